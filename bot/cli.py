@@ -1,0 +1,290 @@
+"""The ``paperbot`` command: the scriptable face of the engine.
+
+Each subcommand is a thin shell over :class:`index.engine.Engine`; ``--json``
+prints the contracts of the design notes on stdout, everything else (logs,
+progress) goes to stderr.  Heavy libraries are imported inside the commands
+that need them so ``paperbot --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:
+    from config import Settings
+    from index.engine import Engine
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_NOTHING_READ = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+
+Command = Callable[[argparse.Namespace, "Settings"], int]
+
+
+class Style:
+    """ANSI colours on a terminal, plain text elsewhere (and with NO_COLOR)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.enabled = stream.isatty() and not os.environ.get("NO_COLOR")
+
+    def _wrap(self, code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.enabled else text
+
+    def bold(self, text: str) -> str:
+        return self._wrap("1", text)
+
+    def dim(self, text: str) -> str:
+        return self._wrap("2", text)
+
+    def green(self, text: str) -> str:
+        return self._wrap("32", text)
+
+    def yellow(self, text: str) -> str:
+        return self._wrap("33", text)
+
+    def cyan(self, text: str) -> str:
+        return self._wrap("36", text)
+
+
+def emit_json(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def build_engine(settings: "Settings") -> "Engine":
+    from index.engine import Engine
+
+    return Engine(settings)
+
+
+def _progress_bar(stream: Any) -> Callable[[int, int], None] | None:
+    """A one-line progress bar on a terminal; nothing when output is captured."""
+    if not stream.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = int(width * done / max(total, 1))
+        stream.write(f"\rembedding {'█' * filled}{'·' * (width - filled)} {done}/{total} papers")
+        if done >= total:
+            stream.write("\n")
+        stream.flush()
+
+    return show
+
+
+def cmd_ingest(args: argparse.Namespace, settings: "Settings") -> int:
+    specs = args.sources or list(settings.sources)
+    if not specs:
+        print("paperbot: nothing to ingest: give a file, folder or URL (or set PAPERBOT_SOURCES)", file=sys.stderr)
+        return EXIT_USAGE
+    engine = build_engine(settings)
+    report = engine.ingest(specs, progress=None if args.json else _progress_bar(sys.stderr))
+    if args.json:
+        emit_json(report.to_json())
+    else:
+        style = Style(sys.stdout)
+        print(
+            f"{style.bold(str(report.papers))} papers in the index: "
+            f"{style.green(str(report.new))} new, {report.updated} updated, {report.unchanged} unchanged"
+            f" ({report.seconds:.1f}s)"
+        )
+        for s in report.skipped:
+            where = f"{s.source}:{s.line}" if s.line else s.source
+            print(style.yellow(f"skipped {where}: {s.reason}"))
+    return EXIT_OK if report.read_anything else EXIT_NOTHING_READ
+
+
+def cmd_stats(args: argparse.Namespace, settings: "Settings") -> int:
+    stats = build_engine(settings).stats()
+    if args.json:
+        emit_json(stats.to_json())
+        return EXIT_OK
+    style = Style(sys.stdout)
+    print(f"{style.bold(str(stats.papers))} papers in {stats.collection}")
+    if stats.weeks:
+        print(f"weeks: {', '.join(stats.weeks)}")
+    for source in stats.sources:
+        print(style.dim(f"  {source}"))
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace, settings: "Settings") -> int:
+    from index.retrieve import SearchFilters
+
+    filters = SearchFilters(since=args.since, until=args.until, week=args.week, topic=args.topic)
+    hits = build_engine(settings).search(args.query, k=args.k, mode=args.mode, filters=filters)
+    if args.json:
+        emit_json(
+            {
+                "query": args.query,
+                "hits": [
+                    {
+                        "rank": h.rank,
+                        "paper_id": h.paper.paper_id,
+                        "title": h.paper.title,
+                        "url": h.paper.url,
+                        "arxiv_id": h.paper.arxiv_id,
+                        "score": round(h.score, 6),
+                        "date": h.paper.date,
+                    }
+                    for h in hits
+                ],
+            }
+        )
+        return EXIT_OK
+    style = Style(sys.stdout)
+    if not hits:
+        print("no papers found")
+    for h in hits:
+        print(f"{style.dim(f'{h.rank:>2}.')} {style.bold(h.paper.title)} {style.dim(h.paper.date or '')}")
+        if h.paper.url:
+            print(f"    {style.cyan(h.paper.url)}")
+    return EXIT_OK
+
+
+def paper_json(paper: Any) -> dict[str, Any]:
+    """A paper in the ``paper`` command's JSON contract."""
+    return {
+        "paper_id": paper.paper_id,
+        "title": paper.title,
+        "url": paper.url,
+        "arxiv_id": paper.arxiv_id,
+        "date": paper.date,
+        "orgs": paper.orgs,
+        "summary": paper.summary,
+        "topics": paper.topics,
+        "sources": sorted({m.source for m in paper.sources}),
+    }
+
+
+def cmd_paper(args: argparse.Namespace, settings: "Settings") -> int:
+    matches = build_engine(settings).lookup().find(args.query, limit=args.limit)
+    if args.json:
+        emit_json({"query": args.query, "matches": [paper_json(m.paper) for m in matches]})
+        return EXIT_OK
+    from bot.render import paper_card_text
+
+    if not matches:
+        print("no paper matches that; try a title, an arXiv id or a few keywords")
+        return EXIT_OK
+    print(paper_card_text(matches[0].paper, style=Style(sys.stdout)))
+    if len(matches) > 1:
+        print("\ndid you mean:")
+        for m in matches[1:]:
+            print(f"  - {m.paper.title}" + (f" ({m.paper.arxiv_id})" if m.paper.arxiv_id else ""))
+    return EXIT_OK
+
+
+def cmd_ask(args: argparse.Namespace, settings: "Settings") -> int:
+    answer = build_engine(settings).ask(args.question)
+    if args.json:
+        emit_json(answer.to_json())
+        return EXIT_OK
+    from bot.render import answer_text
+
+    print(answer_text(answer, style=Style(sys.stdout)))
+    return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace, settings: "Settings") -> int:
+    from index.evaluate import evaluate_file
+
+    engine = build_engine(settings)
+    reports = [evaluate_file(engine, path) for path in args.files]
+    if args.json:
+        emit_json({"files": [r.to_json() for r in reports]})
+        return EXIT_OK
+    for r in reports:
+        print(f"\n## {r.path} ({r.kind}, {r.questions} questions)\n")
+        if r.retrievers:
+            metrics = list(next(iter(r.retrievers.values())))
+            print("| retriever | " + " | ".join(metrics) + " |")
+            print("|---|" + "---|" * len(metrics))
+            for mode, values in r.retrievers.items():
+                print(f"| {mode} | " + " | ".join(f"{values[m]:.3f}" for m in metrics) + " |")
+        for name, value in r.answers.items():
+            print(f"- ask {name}: {value:.3f}")
+        for miss in r.misses:
+            print(f"  miss: {json.dumps(miss, ensure_ascii=False)}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="where the index and bot state live (env PAPERBOT_DATA_DIR, default ./data)")
+    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    common.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+
+    parser = argparse.ArgumentParser(
+        prog="paperbot",
+        description="Answers questions about recent AI papers from weekly digests, with citations.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("ingest", parents=[common], help="parse digests and index their papers")
+    p.add_argument("sources", nargs="*", metavar="PATH_OR_URL", help="digest file, folder of *.md, or http(s) URL")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("stats", parents=[common], help="what is in the index")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("search", parents=[common], help="find the papers that match a query")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=10, help="how many papers (default 10)")
+    p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default="hybrid")
+    p.add_argument("--since", help="only papers dated on or after YYYY-MM-DD")
+    p.add_argument("--until", help="only papers dated on or before YYYY-MM-DD")
+    p.add_argument("--week", help="only papers of the digest week YYYY-MM-DD")
+    p.add_argument("--topic", help="only papers with this topic")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("paper", parents=[common], help="look a paper up by arXiv id, URL, title or keywords")
+    p.add_argument("query")
+    p.add_argument("--limit", type=int, default=5)
+    p.set_defaults(func=cmd_paper)
+
+    p = sub.add_parser("ask", parents=[common], help="answer a question with cited papers")
+    p.add_argument("question")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", parents=[common], help="score retrieval and answers on JSONL question sets")
+    p.add_argument("files", nargs="+", metavar="FILE.jsonl")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from config import Settings, SettingsError
+    from config.logs import setup_logging
+
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(data_dir=Path(args.data_dir) if args.data_dir else None)
+    except SettingsError as exc:
+        print(f"paperbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    setup_logging("DEBUG" if args.verbose else getattr(args, "log_level", "WARNING"), settings.secrets())
+    from index.store import StoreUnavailable
+
+    try:
+        return int(args.func(args, settings))
+    except StoreUnavailable as exc:
+        log.debug("store unavailable", exc_info=True)
+        print(f"paperbot: index unavailable: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Text rendering shared by the terminal (CLI, local chat) and Discord.
+
+One formatter for every front end keeps what a user reads in the terminal the
+same as what they read on Discord.  Nothing here imports discord: the Discord
+layer turns these strings into messages and embeds, and this module enforces
+the limits that make those valid (2000 characters per message, splitting only
+at paragraph or sentence boundaries, never inside a link or a citation).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from index.answer import Answer
+    from index.models import Paper
+
+MESSAGE_LIMIT = 2000
+
+_MENTION = re.compile(r"@(everyone|here)|<@[!&]?\d+>|<#\d+>")
+_LINK = re.compile(r"\[[^\]\n]*\]\([^)\s]*\)|https?://\S+|\[\d+(?:\s*,\s*\d+)*\]")
+
+
+class Styler(Protocol):
+    def bold(self, text: str) -> str: ...
+    def dim(self, text: str) -> str: ...
+    def cyan(self, text: str) -> str: ...
+    def yellow(self, text: str) -> str: ...
+
+
+class Plain:
+    """No styling; the default for Discord and captured output."""
+
+    def bold(self, text: str) -> str:
+        return text
+
+    def dim(self, text: str) -> str:
+        return text
+
+    def cyan(self, text: str) -> str:
+        return text
+
+    def yellow(self, text: str) -> str:
+        return text
+
+
+def neutralise_mentions(text: str) -> str:
+    """Make @everyone, @here and <@id> mentions inert text (a zero-width space
+    after the @ or <), whatever ``allowed_mentions`` a later layer sets."""
+    return _MENTION.sub(lambda m: m.group(0)[0] + "\u200b" + m.group(0)[1:], text)
+
+
+def answer_text(answer: "Answer", style: Styler | None = None, with_sources: bool = True) -> str:
+    """An answer as text: the cited answer, a notice if any, then numbered sources."""
+    s = style or Plain()
+    parts = [answer.text.strip()]
+    if answer.notice:
+        parts.append(s.yellow(f"Note: {answer.notice}"))
+    if with_sources and answer.citations:
+        label = "Nearest papers:" if answer.abstained else "Sources:"
+        lines = [s.bold(label)]
+        for c in answer.citations:
+            link = f" — {s.cyan(c.url)}" if c.url else ""
+            lines.append(f"[{c.n}] {c.title}{link}")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def paper_card_text(paper: "Paper", style: Styler | None = None) -> str:
+    """Everything a paper card shows, as text."""
+    s = style or Plain()
+    lines = [s.bold(paper.title)]
+    if paper.url:
+        lines.append(s.cyan(paper.url))
+    facts = [f for f in (paper.date, ", ".join(paper.orgs)) if f]
+    if facts:
+        lines.append(s.dim(" · ".join(facts)))
+    if paper.summary:
+        lines.append("")
+        lines.append(shorten(paper.summary, 900))
+    if paper.topics:
+        lines.append("")
+        lines.append(f"Topics: {', '.join(paper.topics)}")
+    if paper.weeks:
+        lines.append(s.dim(f"In the digests of: {', '.join(paper.weeks)}"))
+    return "\n".join(lines)
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut at a sentence (or word) boundary below ``limit`` characters."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    cut = max(head.rfind(". "), head.rfind("! "), head.rfind("? "))
+    if cut > limit // 2:
+        return head[: cut + 1]
+    return head.rsplit(" ", 1)[0] + "…"
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split text into messages of at most ``limit`` characters.
+
+    Prefers paragraph breaks, then line breaks, then sentence ends, then spaces;
+    a markdown link, URL or citation marker is never cut in two.
+    """
+    text = text.strip()
+    chunks: list[str] = []
+    while len(text) > limit:
+        cut = _best_cut(text, limit)
+        chunks.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    if text:
+        chunks.append(text)
+    return chunks
+
+
+def _best_cut(text: str, limit: int) -> int:
+    protected = [(m.start(), m.end()) for m in _LINK.finditer(text, 0, limit + 200)]
+
+    def safe(i: int) -> bool:
+        return all(not (start < i < end) for start, end in protected)
+
+    window = text[:limit]
+    for pattern in ("\n\n", "\n", ". ", "! ", "? ", "; ", ", ", " "):
+        i = window.rfind(pattern)
+        while i > limit // 4:
+            cut = i + len(pattern.rstrip(" ")) if pattern.strip() else i + len(pattern)
+            if safe(cut):
+                return cut
+            i = window.rfind(pattern, 0, i)
+    for i in range(limit, limit // 4, -1):
+        if safe(i):
+            return i
+    return limit

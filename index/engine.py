@@ -1,0 +1,154 @@
+"""The engine a front end holds: settings in, ingest / stats / search / answers out.
+
+The CLI and the Discord bot build exactly one of these and never reach past it
+to Chroma, the parser or the models.  Heavy parts (Chroma client, ONNX model,
+BM25 index) are created on first use so a command only pays for what it needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from config import Settings
+from index.models import Paper
+
+if TYPE_CHECKING:
+    from index.answer import Answer, Answerer, Turn
+    from index.embedding import MiniLMEmbedding
+    from index.lookup import PaperLookup
+    from index.pipeline import IngestReport
+    from index.retrieve import Hit, Mode, Retriever, SearchFilters
+    from index.store import PaperStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stats:
+    """What is in the index, in the shape of the CLI's ``stats`` JSON contract."""
+
+    papers: int
+    weeks: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    collection: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"papers": self.papers, "weeks": self.weeks, "sources": self.sources}
+
+
+class Engine:
+    """Owns the store and models for one data dir (or Chroma server)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.RLock()
+        self._papers: list[Paper] | None = None
+        self._retriever: Retriever | None = None
+        self._lookup: PaperLookup | None = None
+        self._answerer: Answerer | None = None
+
+    @cached_property
+    def embed_model(self) -> "MiniLMEmbedding":
+        from index.embedding import MiniLMEmbedding
+
+        return MiniLMEmbedding()
+
+    @cached_property
+    def store(self) -> "PaperStore":
+        from index.store import PaperStore, collection_name
+
+        return PaperStore.open(self.settings, collection_name(self.embed_model.model_name))
+
+    @property
+    def docstore_dir(self) -> Path:
+        return Path(self.settings.data_dir) / "docstore"
+
+    def ingest(
+        self, specs: Sequence[str], progress: Callable[[int, int], None] | None = None
+    ) -> "IngestReport":
+        """Read, parse and index digest sources; bad input is reported, not raised."""
+        from index.pipeline import Ingestor
+        from index.sources import parse_sources
+
+        parsed = parse_sources(
+            specs,
+            max_bytes=int(self.settings.max_digest_mb * 1024 * 1024),
+            timeout=self.settings.fetch_timeout,
+        )
+        with self._lock:
+            report = Ingestor(self.store, self.embed_model, self.docstore_dir).ingest(parsed, progress)
+            if report.new or report.updated:
+                self.invalidate()
+        return report
+
+    def invalidate(self) -> None:
+        """Forget the cached catalogue and the indexes built from it."""
+        with self._lock:
+            self._papers = None
+            self._retriever = None
+            self._lookup = None
+
+    def papers(self) -> list[Paper]:
+        """The paper catalogue, read once from the store and cached until the next ingest."""
+        with self._lock:
+            if self._papers is None:
+                self._papers = self.store.papers()
+            return self._papers
+
+    def stats(self) -> Stats:
+        papers = self.papers()
+        weeks = sorted({w for p in papers for w in p.weeks})
+        sources = sorted({m.source for p in papers for m in p.sources})
+        return Stats(papers=len(papers), weeks=weeks, sources=sources, collection=self.store.name)
+
+    def retriever(self) -> "Retriever":
+        from index.retrieve import Retriever
+
+        with self._lock:
+            if self._retriever is None:
+                self._retriever = Retriever(self.papers(), self.store, self.embed_model)
+            return self._retriever
+
+    def lookup(self) -> "PaperLookup":
+        from index.lookup import PaperLookup
+
+        with self._lock:
+            if self._lookup is None:
+                self._lookup = PaperLookup(self.papers())
+            return self._lookup
+
+    def answerer(self) -> "Answerer":
+        from index.answer import Answerer
+        from index.llm import build_chat_model
+
+        with self._lock:
+            if self._answerer is None:
+                self._answerer = Answerer(self.retriever, build_chat_model(self.settings), self.settings.top_k)
+            return self._answerer
+
+    def search(
+        self, query: str, k: int = 10, mode: "Mode" = "hybrid", filters: "SearchFilters | None" = None
+    ) -> list["Hit"]:
+        return self.retriever().search(query, k=k, mode=mode, filters=filters)
+
+    def ask(
+        self, question: str, history: Sequence["Turn"] = (), filters: "SearchFilters | None" = None
+    ) -> "Answer":
+        return self.answerer().answer(question, history=history, filters=filters)
+
+    def week_papers(self, week: str | None = None) -> tuple[str | None, list[Paper]]:
+        """The papers of one digest week (the latest by default), in digest order."""
+        papers = self.papers()
+        weeks = sorted({w for p in papers for w in p.weeks})
+        if not weeks:
+            return None, []
+        chosen = week if week in weeks else (weeks[-1] if week is None else None)
+        if chosen is None:
+            return None, []
+        in_week = [p for p in papers if chosen in p.weeks]
+        return chosen, sorted(in_week, key=lambda p: (p.source, p.line or 0))

@@ -1,0 +1,204 @@
+"""Hybrid retrieval: dense (Chroma) + lexical (BM25), fused, one hit per paper.
+
+Neither side is enough alone: BM25 nails names and acronyms (VPTQ, Scylla) but
+misses paraphrases; MiniLM catches paraphrases but scores off-topic questions
+almost as high as real ones.  Reciprocal rank fusion combines their rankings
+without having to calibrate their scores against each other.  Questions about a
+*set* of papers ("papers from Meta", "long-context benchmarks") are helped by the
+metadata parsed at ingest: a paper whose organisations or topics the question
+names gets a bonus equal to a few places of rank.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Sequence
+
+import numpy as np
+
+from index.lexical import STOPWORDS, LexicalIndex, raw_words, tokenize
+from index.models import Paper
+
+if TYPE_CHECKING:
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+
+    from index.store import PaperStore
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["hybrid", "dense", "bm25"]
+MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
+
+#: Reciprocal-rank-fusion constant; 60 is the value of the original RRF paper.
+RRF_K = 60
+#: Chunks fetched from Chroma per question (several chunks per paper).
+DENSE_CHUNKS = 60
+#: Metadata bonuses, in units of "rank-1 contributions" of one retriever.
+ORG_BONUS = 1.5
+TOPIC_BONUS = 0.5
+
+#: Words that make up organisation names but do not identify one.
+_ORG_FILLER = frozenset(
+    """uni univ university universities of the and inst institute institutes lab labs laboratory research ai
+    inc co corp corporation ltd llc college school center centre group team technology tech sciences science
+    national state foundation department dept collaborators others et al for in at de la du des""".split()
+)
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Optional restrictions on which papers may be returned."""
+
+    since: str | None = None
+    until: str | None = None
+    week: str | None = None
+    topic: str | None = None
+
+    def allows(self, paper: Paper) -> bool:
+        if self.week and self.week not in paper.weeks:
+            return False
+        if self.since and (paper.date or "") < self.since:
+            return False
+        if self.until and (paper.date or "9999") > self.until:
+            return False
+        if self.topic:
+            wanted = self.topic.lower()
+            if not any(wanted in t.lower() for t in paper.topics):
+                return False
+        return True
+
+    @property
+    def active(self) -> bool:
+        return any((self.since, self.until, self.week, self.topic))
+
+
+@dataclass
+class Hit:
+    """One paper returned for a question, with the evidence behind its rank."""
+
+    paper: Paper
+    score: float
+    rank: int = 0
+    dense_sim: float = 0.0
+    dense_rank: int | None = None
+    bm25_score: float = 0.0
+    bm25_rank: int | None = None
+    org_match: bool = False
+    topic_match: bool = False
+    passages: list[str] = field(default_factory=list)
+
+
+class Retriever:
+    """Searches the paper catalogue; built once per catalogue version."""
+
+    def __init__(self, papers: Sequence[Paper], store: "PaperStore", embed_model: "BaseEmbedding") -> None:
+        self.papers = list(papers)
+        self.store = store
+        self.embed_model = embed_model
+        self.index_of = {p.paper_id: i for i, p in enumerate(self.papers)}
+        self.lexical = LexicalIndex(self.papers)
+        self._org_keys = [[_org_key(o) for o in p.orgs] for p in self.papers]
+        self._topic_terms = [frozenset(tokenize(" ".join(p.topics))) for p in self.papers]
+
+    def search(
+        self, query: str, k: int = 10, mode: Mode = "hybrid", filters: SearchFilters | None = None
+    ) -> list[Hit]:
+        """The ``k`` best papers for ``query`` (one hit per paper, best first)."""
+        if not self.papers or not query.strip():
+            return []
+        allowed = self._allowed(filters)
+        if allowed is not None and not allowed.any():
+            return []
+        hits: dict[int, Hit] = {}
+        if mode in ("dense", "hybrid"):
+            self._dense(query, allowed, hits)
+        if mode in ("bm25", "hybrid"):
+            self._bm25(query, allowed, hits)
+        if mode == "hybrid":
+            self._metadata(query, allowed, hits)
+        for hit in hits.values():
+            hit.score = self._score(hit, mode)
+        ranked = sorted(hits.values(), key=lambda h: (-h.score, h.paper.paper_id))
+        ranked = [h for h in ranked if h.score > 0][:k]
+        for i, hit in enumerate(ranked, 1):
+            hit.rank = i
+        return ranked
+
+    def _allowed(self, filters: SearchFilters | None) -> np.ndarray | None:
+        if filters is None or not filters.active:
+            return None
+        return np.array([filters.allows(p) for p in self.papers], dtype=bool)
+
+    def _hit(self, hits: dict[int, Hit], i: int) -> Hit:
+        if i not in hits:
+            hits[i] = Hit(paper=self.papers[i], score=0.0)
+        return hits[i]
+
+    def _dense(self, query: str, allowed: np.ndarray | None, hits: dict[int, Hit]) -> None:
+        vector = self.embed_model.get_query_embedding(query)
+        ids = None if allowed is None else [self.papers[i].paper_id for i in np.flatnonzero(allowed)]
+        best: dict[int, float] = {}
+        for chunk in self.store.query(vector, DENSE_CHUNKS, paper_ids=ids):
+            i = self.index_of.get(chunk.paper_id)
+            if i is None:
+                continue
+            hit = self._hit(hits, i)
+            if len(hit.passages) < 3:
+                hit.passages.append(chunk.text)
+            if chunk.similarity > best.get(i, -1.0):
+                best[i] = chunk.similarity
+        for rank, (i, sim) in enumerate(sorted(best.items(), key=lambda kv: -kv[1]), 1):
+            hits[i].dense_sim = sim
+            hits[i].dense_rank = rank
+
+    def _bm25(self, query: str, allowed: np.ndarray | None, hits: dict[int, Hit]) -> None:
+        scores = self.lexical.scores(query)
+        if allowed is not None:
+            scores = np.where(allowed, scores, 0.0)
+        order = np.argsort(-scores, kind="stable")[: max(DENSE_CHUNKS, 50)]
+        for rank, i in enumerate(order, 1):
+            if scores[i] <= 0:
+                break
+            hit = self._hit(hits, int(i))
+            hit.bm25_score = float(scores[i])
+            hit.bm25_rank = rank
+
+    def _metadata(self, query: str, allowed: np.ndarray | None, hits: dict[int, Hit]) -> None:
+        words = {w for w in raw_words(query) if w not in STOPWORDS}
+        terms = set(tokenize(query))
+        for i, paper in enumerate(self.papers):
+            if allowed is not None and not allowed[i]:
+                continue
+            org = any(key and key <= words for key in self._org_keys[i])
+            topic = bool(self._topic_terms[i]) and len(self._topic_terms[i] & terms) >= min(
+                2, len(self._topic_terms[i])
+            )
+            if org or topic:
+                hit = self._hit(hits, i)
+                hit.org_match, hit.topic_match = org, topic
+
+    @staticmethod
+    def _score(hit: Hit, mode: Mode) -> float:
+        if mode == "dense":
+            return hit.dense_sim if hit.dense_rank else 0.0
+        if mode == "bm25":
+            return hit.bm25_score
+        unit = 1.0 / (RRF_K + 1)
+        score = 0.0
+        if hit.dense_rank:
+            score += 1.0 / (RRF_K + hit.dense_rank)
+        if hit.bm25_rank:
+            score += 1.0 / (RRF_K + hit.bm25_rank)
+        if hit.org_match:
+            score += ORG_BONUS * unit
+        if hit.topic_match:
+            score += TOPIC_BONUS * unit
+        return score
+
+
+def _org_key(org: str) -> frozenset[str]:
+    """The identifying words of an organisation name ("Uni of Chicago" → {chicago})."""
+    words = [w for w in raw_words(re.sub(r"[()]", " ", org)) if w not in _ORG_FILLER]
+    return frozenset(w for w in words if w not in STOPWORDS)

@@ -1,0 +1,201 @@
+"""The only module that opens Chroma.
+
+Embedded (``PersistentClient`` under the data dir) by default, a Chroma server
+(``HttpClient``) when ``CHROMA_HOST`` is set.  Keeping every Chroma call here
+means the rest of the engine sees papers and scores, never Chroma's types, and a
+switch to server mode touches one file.
+
+Chroma holds one node per chunk of a paper.  The first chunk of every paper
+(``chunk == 0``) carries the whole :class:`Paper` record as JSON, so the paper
+catalogue can be rebuilt from the store alone: a bot talking to a shared Chroma
+server needs no local copy of the digests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from index.models import Paper
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    from config import Settings
+
+log = logging.getLogger(__name__)
+
+#: Bumped whenever parsing or chunking changes what goes into a vector.
+PARSE_VERSION = "1"
+CHUNK_SIZE = 200
+CHUNK_OVERLAP = 30
+PAPER_JSON_KEY = "paper_json"
+CHUNK_KEY = "chunk"
+_GET_PAGE = 1000
+
+
+class StoreUnavailable(RuntimeError):
+    """Chroma cannot be reached or opened; the message is safe to show users."""
+
+
+@dataclass(frozen=True)
+class DenseHit:
+    """One chunk returned by a vector query, reduced to what retrieval needs."""
+
+    paper_id: str
+    similarity: float
+    text: str
+
+
+def collection_name(embed_model: str) -> str:
+    """A Chroma collection name unique to the embedding model and parse settings.
+
+    Vectors from different models (or chunked differently) must never share a
+    collection, so both go into the name; the hash keeps it within Chroma's
+    3-512 character, restricted-alphabet rule.
+    """
+    signature = f"{embed_model}|parse={PARSE_VERSION};chunk={CHUNK_SIZE}/{CHUNK_OVERLAP}"
+    digest = hashlib.sha1(signature.encode()).hexdigest()[:12]
+    return f"papers-{digest}"
+
+
+def open_client(settings: "Settings") -> "ClientAPI":
+    """Open Chroma as configured; raise :class:`StoreUnavailable` with a clear reason."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    try:
+        if settings.chroma_host:
+            port = settings.chroma_port or 8000
+            log.info("connecting to Chroma server at %s:%s", settings.chroma_host, port)
+            return chromadb.HttpClient(host=settings.chroma_host, port=port, settings=chroma_settings)
+        path = Path(settings.data_dir) / "chroma"
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except Exception as exc:  # chromadb raises many types (ValueError, ConnectError, OSError...)
+        where = (
+            f"Chroma server {settings.chroma_host}:{settings.chroma_port or 8000}"
+            if settings.chroma_host
+            else f"the Chroma store in {Path(settings.data_dir) / 'chroma'}"
+        )
+        log.debug("opening Chroma failed", exc_info=True)
+        raise StoreUnavailable(f"cannot open {where}: {type(exc).__name__}: {exc}") from exc
+
+
+class PaperStore:
+    """Papers and their vectors in one Chroma collection."""
+
+    def __init__(self, client: "ClientAPI", name: str) -> None:
+        self._client = client
+        self.name = name
+        self._collection: Collection | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, settings: "Settings", name: str) -> "PaperStore":
+        return cls(open_client(settings), name)
+
+    @property
+    def collection(self) -> "Collection":
+        with self._lock:
+            if self._collection is None:
+                try:
+                    self._collection = self._client.get_or_create_collection(
+                        self.name,
+                        metadata={"hnsw:space": "cosine"},
+                        embedding_function=None,
+                    )
+                except Exception as exc:
+                    raise StoreUnavailable(f"cannot open collection {self.name}: {exc}") from exc
+            return self._collection
+
+    def vector_store(self) -> "ChromaVectorStore":
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        return ChromaVectorStore(chroma_collection=self.collection)
+
+    def count_papers(self) -> int:
+        return len(self._first_chunk_ids())
+
+    def count_chunks(self) -> int:
+        return self.collection.count()
+
+    def _first_chunk_ids(self) -> list[str]:
+        ids: list[str] = []
+        offset = 0
+        while True:
+            page = self.collection.get(where={CHUNK_KEY: 0}, include=[], limit=_GET_PAGE, offset=offset)
+            ids.extend(page["ids"])
+            if len(page["ids"]) < _GET_PAGE:
+                return ids
+            offset += _GET_PAGE
+
+    def papers(self) -> list[Paper]:
+        """Every paper in the store, rebuilt from the first chunk's metadata."""
+        found: dict[str, Paper] = {}
+        offset = 0
+        while True:
+            page = self.collection.get(
+                where={CHUNK_KEY: 0}, include=["metadatas"], limit=_GET_PAGE, offset=offset
+            )
+            for meta in page["metadatas"] or []:
+                paper = _paper_from_metadata(meta)
+                if paper is not None:
+                    found[paper.paper_id] = paper
+            if len(page["ids"]) < _GET_PAGE:
+                break
+            offset += _GET_PAGE
+        return sorted(found.values(), key=lambda p: p.paper_id)
+
+    def get_papers(self, paper_ids: Iterable[str]) -> list[Paper]:
+        wanted = list(dict.fromkeys(paper_ids))
+        if not wanted:
+            return []
+        page = self.collection.get(
+            where={"$and": [{CHUNK_KEY: 0}, {"paper_id": {"$in": wanted}}]}, include=["metadatas"]
+        )
+        by_id = {p.paper_id: p for p in filter(None, map(_paper_from_metadata, page["metadatas"] or []))}
+        return [by_id[i] for i in wanted if i in by_id]
+
+    def query(
+        self, embedding: Sequence[float], n: int, paper_ids: Sequence[str] | None = None
+    ) -> list[DenseHit]:
+        """Nearest chunks by cosine similarity, optionally within a set of papers."""
+        total = self.count_chunks()
+        if total == 0 or n <= 0:
+            return []
+        where: dict[str, Any] | None = None
+        if paper_ids is not None:
+            if not paper_ids:
+                return []
+            where = {"paper_id": {"$in": list(paper_ids)}}
+        result = self.collection.query(
+            query_embeddings=[list(embedding)],
+            n_results=min(n, total),
+            where=where,
+            include=["metadatas", "distances", "documents"],
+        )
+        hits: list[DenseHit] = []
+        for meta, distance, doc in zip(
+            result["metadatas"][0], result["distances"][0], (result.get("documents") or [[]])[0] or []
+        ):
+            hits.append(DenseHit(str(meta.get("paper_id", "")), 1.0 - float(distance), doc or ""))
+        return hits
+
+
+def _paper_from_metadata(meta: Any) -> Paper | None:
+    if not meta or PAPER_JSON_KEY not in meta:
+        return None
+    try:
+        return Paper.from_dict(json.loads(meta[PAPER_JSON_KEY]))
+    except (TypeError, ValueError) as exc:
+        log.warning("unreadable paper record in the store: %s", exc)
+        return None
