@@ -219,6 +219,50 @@ def cmd_eval(args: argparse.Namespace, settings: "Settings") -> int:
     return EXIT_OK
 
 
+def cmd_chat(args: argparse.Namespace, settings: "Settings") -> int:
+    from bot.chat import run_chat
+
+    return run_chat(build_engine(settings), input, sys.stdout, Style(sys.stdout))
+
+
+def cmd_run(args: argparse.Namespace, settings: "Settings") -> int:
+    import asyncio
+
+    from bot.runner import EXIT_BAD_TOKEN, EXIT_NO_TOKEN, TokenError, run_bot
+
+    sync_only = None
+    if args.command == "sync":
+        sync_only = args.guild if args.guild else "global"
+    try:
+        return asyncio.run(run_bot(settings, build_engine(settings), sync_only=sync_only))
+    except TokenError as exc:
+        print(f"paperbot: {exc}", file=sys.stderr)
+        return EXIT_NO_TOKEN if not settings.discord_token else EXIT_BAD_TOKEN
+
+
+def cmd_start(args: argparse.Namespace, settings: "Settings") -> int:
+    """The bot when a token is configured, otherwise the terminal chat."""
+    if settings.discord_token:
+        return cmd_run(args, settings)
+    print("DISCORD_TOKEN is not set, so here is the bot in your terminal (Ctrl-D to leave).\n", file=sys.stderr)
+    return cmd_chat(args, settings)
+
+
+def cmd_feedback(args: argparse.Namespace, settings: "Settings") -> int:
+    from bot.runner import state_path
+    from bot.state import BotState
+
+    rows = BotState(state_path(settings)).feedback()
+    if args.json:
+        emit_json({"feedback": [r.to_json() for r in rows]})
+        return EXIT_OK
+    for r in rows:
+        print(f"#{r.answer_id} +{r.up} -{r.down} {r.question}")
+    if not rows:
+        print("no feedback yet")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="where the index and bot state live (env PAPERBOT_DATA_DIR, default ./data)")
@@ -256,6 +300,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", parents=[common], help="answer a question with cited papers")
     p.add_argument("question")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("run", parents=[common], help="start the Discord bot (needs DISCORD_TOKEN)")
+    p.set_defaults(func=cmd_run, log_level="INFO")
+
+    p = sub.add_parser("chat", parents=[common], help="the bot's commands in this terminal")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("start", parents=[common], help="the bot if DISCORD_TOKEN is set, else the terminal chat")
+    p.set_defaults(func=cmd_start, log_level="INFO")
+
+    p = sub.add_parser("sync", parents=[common], help="register the slash commands with Discord")
+    p.add_argument("--guild", type=int, help="sync to one guild (instant) instead of globally")
+    p.set_defaults(func=cmd_run, log_level="INFO")
+
+    p = sub.add_parser("feedback", parents=[common], help="export the 👍/👎 feedback on answers")
+    p.set_defaults(func=cmd_feedback)
 
     p = sub.add_parser("eval", parents=[common], help="score retrieval and answers on JSONL question sets")
     p.add_argument("files", nargs="+", metavar="FILE.jsonl")

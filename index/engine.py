@@ -20,7 +20,7 @@ from index.models import Paper
 if TYPE_CHECKING:
     from index.answer import Answer, Answerer, Turn
     from index.embedding import MiniLMEmbedding
-    from index.lookup import PaperLookup
+    from index.lookup import LookupMatch, PaperLookup
     from index.pipeline import IngestReport
     from index.retrieve import Hit, Mode, Retriever, SearchFilters
     from index.store import PaperStore
@@ -115,7 +115,7 @@ class Engine:
             return self._retriever
 
     def lookup(self) -> "PaperLookup":
-        from index.lookup import PaperLookup
+        from index.lookup import LookupMatch, PaperLookup
 
         with self._lock:
             if self._lookup is None:
@@ -152,3 +152,19 @@ class Engine:
             return None, []
         in_week = [p for p in papers if chosen in p.weeks]
         return chosen, sorted(in_week, key=lambda p: (p.source, p.line or 0))
+
+    def weeks(self) -> list[str]:
+        return sorted({w for p in self.papers() for w in p.weeks})
+
+    def find_papers(self, query: str, limit: int = 5) -> list["LookupMatch"]:
+        """Lookup for ``/paper``: an exact paper id (an autocomplete pick) first."""
+        from index.lookup import LookupMatch
+
+        query = query.strip()
+        by_id = [p for p in self.papers() if p.paper_id == query]
+        if by_id:
+            return [LookupMatch(paper=by_id[0], score=1.0, how="paper_id")]
+        return self.lookup().find(query, limit=limit)
+
+    def autocomplete(self, prefix: str, limit: int = 25) -> list[tuple[str, str]]:
+        return self.lookup().autocomplete(prefix, limit=limit)

@@ -1,0 +1,133 @@
+"""The Discord bot: a ``commands.Bot`` with its dependencies injected.
+
+Intents: ``guilds`` (to know channels, threads and permissions) and
+``guild_messages`` (to receive messages that mention the bot).  The privileged
+message-content intent is *not* requested: Discord still delivers the content of
+messages that mention the bot, which is all the bot reads.
+
+Everything slow (retrieval, embedding, LLM calls, SQLite) runs in worker
+threads; the event loop only talks to Discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.limits import AnswerSlots, Cooldown
+
+if TYPE_CHECKING:
+    from bot.state import BotState
+    from config import Settings
+    from index.engine import Engine
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+COGS = ("bot.cogs.ask", "bot.cogs.paper", "bot.cogs.digest")
+
+
+class UserFacingError(Exception):
+    """An error whose message is written for the user (short, no internals)."""
+
+
+class PaperTree(app_commands.CommandTree):
+    """The one error handler for every slash command: short message to the user,
+    full traceback to the log."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        original = getattr(error, "original", error)
+        if isinstance(original, UserFacingError):
+            message = str(original)
+        elif isinstance(error, app_commands.CheckFailure):
+            message = "You can't use that command here."
+        else:
+            log.error(
+                "command %s failed:\n%s",
+                interaction.command.qualified_name if interaction.command else "?",
+                "".join(traceback.format_exception(original)),
+            )
+            message = "Sorry, something went wrong while answering. Please try again in a moment."
+        await respond(interaction, message, ephemeral=True)
+
+
+async def respond(interaction: discord.Interaction, content: str, *, ephemeral: bool = False, **kwargs: Any) -> None:
+    """Reply whether or not the interaction was already acknowledged."""
+    kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(content, ephemeral=ephemeral, **kwargs)
+        else:
+            await interaction.response.send_message(content, ephemeral=ephemeral, **kwargs)
+    except discord.HTTPException:
+        log.warning("could not deliver a reply to interaction %s", interaction.id, exc_info=True)
+
+
+def intents() -> discord.Intents:
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    wanted.guild_messages = True
+    return wanted
+
+
+class PaperBot(commands.Bot):
+    """paperbot on Discord.  Built by :func:`make_bot` with its engine and state."""
+
+    def __init__(self, engine: "Engine", state: "BotState", settings: "Settings", **options: Any) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+            tree_cls=PaperTree,
+            **options,
+        )
+        self.engine = engine
+        self.state = state
+        self.settings = settings
+        self.cooldown = Cooldown(settings.ask_cooldown)
+        self.slots = AnswerSlots(settings.max_concurrent_answers)
+        self.sync_on_start: int | None = settings.discord_dev_guild_id
+
+    async def blocking(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run engine or state work in a thread so the gateway heartbeat never stalls."""
+        return await asyncio.to_thread(func, *args, **kwargs)
+
+    async def setup_hook(self) -> None:
+        for name in COGS:
+            try:
+                await self.load_extension(name)
+            except commands.ExtensionError:
+                log.exception("could not load %s; the bot runs without it", name)
+        if self.sync_on_start:
+            guild = discord.Object(id=self.sync_on_start)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to dev guild %s", len(synced), self.sync_on_start)
+        # Warm the indexes off the loop so the first question is fast.
+        asyncio.get_running_loop().create_task(self._warm())
+
+    async def _warm(self) -> None:
+        try:
+            await self.blocking(self.engine.retriever)
+            await self.blocking(self.engine.lookup)
+        except Exception:
+            log.warning("warming the index failed; questions will report it", exc_info=True)
+
+    async def on_ready(self) -> None:
+        log.info("logged in as %s (%s) in %d guilds", self.user, getattr(self.user, "id", "?"), len(self.guilds))
+
+
+def make_bot(engine: "Engine", state: "BotState", settings: "Settings", **options: Any) -> commands.Bot:
+    """The bot class for the settings: sharded for large deployments, plain otherwise."""
+    if settings.sharded:
+        sharded = type("ShardedPaperBot", (PaperBot, commands.AutoShardedBot), {})
+        return sharded(engine, state, settings, **options)
+    return PaperBot(engine, state, settings, **options)

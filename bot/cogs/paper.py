@@ -1,0 +1,53 @@
+"""``/paper query:`` with autocomplete: a paper card, plus "did you mean" when unsure."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord_render import paper_embed, safe
+
+if TYPE_CHECKING:
+    from bot.app import PaperBot
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY = 300
+#: A second match this close to the best one means the query was ambiguous.
+AMBIGUOUS = 0.9
+
+
+class PaperCog(commands.Cog):
+    def __init__(self, bot: "PaperBot") -> None:
+        self.bot = bot
+
+    @app_commands.command(name="paper", description="Look a paper up by arXiv id, link, title or keywords")
+    @app_commands.describe(query="arXiv id, arXiv link, title (typos are fine) or keywords")
+    async def paper(self, interaction: discord.Interaction, query: app_commands.Range[str, 1, MAX_QUERY]) -> None:
+        await interaction.response.defer(thinking=True)
+        matches = await self.bot.blocking(self.bot.engine.find_papers, query, 6)
+        if not matches:
+            await interaction.followup.send(
+                f"No paper in the digests matches “{safe(query[:100])}”. Try a title, an arXiv id or a few keywords.",
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+            return
+        best = matches[0]
+        others = [m.paper for m in matches[1:] if m.score >= AMBIGUOUS * best.score and best.how not in ("arxiv_id", "url", "paper_id")]
+        await interaction.followup.send(
+            embed=paper_embed(best.paper, did_you_mean=others),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    @paper.autocomplete("query")
+    async def paper_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        pairs = await self.bot.blocking(self.bot.engine.autocomplete, current[:MAX_QUERY], 25)
+        return [app_commands.Choice(name=label[:100], value=value[:100]) for label, value in pairs[:25]]
+
+
+async def setup(bot: "PaperBot") -> None:
+    await bot.add_cog(PaperCog(bot))

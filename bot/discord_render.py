@@ -1,0 +1,145 @@
+"""Answers, paper cards and digest pages as Discord messages and embeds.
+
+Discord rejects a whole message when any limit is exceeded, so every string that
+goes into an embed is clipped here to its documented limit (title 256,
+description 4096, 25 fields, field value 1024, 6000 per message in total), and
+every piece of text from users or digests is made mention-inert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import discord
+
+from bot.render import neutralise_mentions, shorten, split_message
+
+if TYPE_CHECKING:
+    from index.answer import Answer
+    from index.models import Paper
+
+TITLE_LIMIT = 256
+DESCRIPTION_LIMIT = 4096
+FIELD_VALUE_LIMIT = 1024
+FIELDS_LIMIT = 25
+EMBED_TOTAL_LIMIT = 6000
+FOOTER_LIMIT = 2048
+ACCENT = discord.Colour(0x5865F2)
+PAPERS_PER_PAGE = 8
+
+
+@dataclass
+class Outgoing:
+    """One message to send: text and optionally one embed."""
+
+    content: str | None
+    embed: discord.Embed | None = None
+
+
+def clip(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def safe(text: str) -> str:
+    """User or digest text made inert: no pings, no invite previews."""
+    return neutralise_mentions(discord.utils.escape_mentions(text))
+
+
+def _md_link(title: str, url: str | None) -> str:
+    title = title.replace("[", "(").replace("]", ")")
+    return f"[{title}]({url})" if url else title
+
+
+def answer_messages(answer: "Answer", limit: int = 2000) -> list[Outgoing]:
+    """The answer text split under ``limit``, with the Sources embed on the last part."""
+    text = answer.text
+    if answer.notice:
+        text = f"{text}\n\n-# {answer.notice}"
+    parts = split_message(safe(text), limit)
+    out = [Outgoing(content=p) for p in parts] or [Outgoing(content="…")]
+    if answer.citations:
+        out[-1].embed = sources_embed(answer)
+    return out
+
+
+def sources_embed(answer: "Answer") -> discord.Embed:
+    title = "Nearest papers in the digests" if answer.abstained else "Sources"
+    lines = []
+    for c in answer.citations:
+        line = f"`[{c.n}]` {_md_link(clip(safe(c.title), 200), c.url)}"
+        if c.date:
+            line += f" · {c.date}"
+        lines.append(line)
+    description = _join_within("\n", lines, DESCRIPTION_LIMIT)
+    embed = discord.Embed(title=title, description=description, colour=ACCENT)
+    if answer.weeks:
+        embed.set_footer(text=clip("Digest weeks: " + ", ".join(answer.weeks), FOOTER_LIMIT))
+    return embed
+
+
+def paper_embed(paper: "Paper", did_you_mean: Sequence["Paper"] = ()) -> discord.Embed:
+    """A paper card: linked title, date, orgs, summary, topics, digest weeks."""
+    embed = discord.Embed(
+        title=clip(safe(paper.title), TITLE_LIMIT),
+        url=paper.url or None,
+        description=clip(safe(shorten(paper.summary or paper.headline, 1500)), DESCRIPTION_LIMIT),
+        colour=ACCENT,
+    )
+    if paper.date:
+        embed.add_field(name="Date", value=paper.date, inline=True)
+    if paper.arxiv_id:
+        embed.add_field(name="arXiv", value=paper.arxiv_id, inline=True)
+    if paper.orgs:
+        embed.add_field(name="Organisations", value=clip(safe(", ".join(paper.orgs)), FIELD_VALUE_LIMIT), inline=False)
+    if paper.topics:
+        embed.add_field(name="Topics", value=clip(safe(", ".join(paper.topics)), FIELD_VALUE_LIMIT), inline=False)
+    if paper.weeks:
+        embed.add_field(name="In the digests of", value=clip(", ".join(paper.weeks), FIELD_VALUE_LIMIT), inline=False)
+    if did_you_mean:
+        lines = [f"• {_md_link(clip(safe(p.title), 150), p.url)}" for p in did_you_mean[:5]]
+        embed.add_field(name="Did you mean", value=_join_within("\n", lines, FIELD_VALUE_LIMIT), inline=False)
+    return _fit(embed)
+
+
+def digest_pages(week: str, papers: Sequence["Paper"], per_page: int = PAPERS_PER_PAGE) -> list[discord.Embed]:
+    """A week's digest as embeds of ``per_page`` papers each, for paging buttons."""
+    pages: list[discord.Embed] = []
+    chunks = [papers[i : i + per_page] for i in range(0, len(papers), per_page)] or [[]]
+    for number, chunk in enumerate(chunks, 1):
+        embed = discord.Embed(title=clip(f"AI paper digest — week of {week}", TITLE_LIMIT), colour=ACCENT)
+        for paper in chunk:
+            blurb = shorten(paper.headline or paper.summary, 300) or "—"
+            link = f"\n{paper.url}" if paper.url else ""
+            embed.add_field(
+                name=clip(safe(paper.title), TITLE_LIMIT),
+                value=clip(safe(blurb) + link, FIELD_VALUE_LIMIT),
+                inline=False,
+            )
+        if not chunk:
+            embed.description = "No papers in this week's digest."
+        embed.set_footer(text=f"Page {number}/{len(chunks)} · {len(papers)} papers · ask about them with /ask")
+        pages.append(_fit(embed))
+    return pages
+
+
+def _join_within(sep: str, lines: Sequence[str], limit: int) -> str:
+    out: list[str] = []
+    size = 0
+    for line in lines:
+        extra = len(line) + (len(sep) if out else 0)
+        if size + extra > limit:
+            break
+        out.append(line)
+        size += extra
+    return sep.join(out)
+
+
+def _fit(embed: discord.Embed) -> discord.Embed:
+    """Drop trailing fields until the embed is within Discord's 6000-character total."""
+    while len(embed) > EMBED_TOTAL_LIMIT and embed.fields:
+        embed.remove_field(len(embed.fields) - 1)
+    while len(embed.fields) > FIELDS_LIMIT:
+        embed.remove_field(len(embed.fields) - 1)
+    return embed

@@ -1,0 +1,60 @@
+"""Per-user cooldowns and a global cap on answers being computed.
+
+Answers cost CPU (embedding, BM25) or money (a paid LLM), so one user cannot
+queue many, and the whole bot computes at most a few at once; anyone turned
+away gets a short message saying when to try again instead of silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass
+class Cooldown:
+    """At most one answer per ``seconds`` per user id."""
+
+    seconds: float
+    clock: Callable[[], float] = time.monotonic
+    _last: dict[int, float] = field(default_factory=dict)
+
+    def retry_after(self, user_id: int) -> float:
+        """Seconds the user must still wait (0 when they may ask now); records the ask."""
+        now = self.clock()
+        last = self._last.get(user_id)
+        if last is not None and now - last < self.seconds:
+            return self.seconds - (now - last)
+        self._last[user_id] = now
+        if len(self._last) > 10_000:
+            horizon = now - self.seconds
+            self._last = {u: t for u, t in self._last.items() if t >= horizon}
+        return 0.0
+
+
+class Busy(Exception):
+    """Every answer slot is taken and the queue is full."""
+
+
+class AnswerSlots:
+    """A semaphore with a bounded wait queue, so a burst cannot pile up forever."""
+
+    def __init__(self, concurrent: int, queue: int = 64) -> None:
+        self._sem = asyncio.Semaphore(concurrent)
+        self._queue = queue
+        self._waiting = 0
+
+    async def __aenter__(self) -> "AnswerSlots":
+        if self._sem.locked() and self._waiting >= self._queue:
+            raise Busy
+        self._waiting += 1
+        try:
+            await self._sem.acquire()
+        finally:
+            self._waiting -= 1
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._sem.release()

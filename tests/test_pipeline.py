@@ -1,0 +1,119 @@
+"""Ingestion into a real Chroma store through the real LlamaIndex pipeline.
+
+The embedding is the tiny hashing fake from ``tests/fakes.py`` (the real model
+has its own tests and is used end to end in ``test_engine.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from config import Settings
+from index.models import Mention, Paper, ParseResult, Skipped
+from index.pipeline import Ingestor, combine
+from index.store import PaperStore, collection_name
+from tests.fakes import HashEmbedding
+
+
+def make_paper(i: int, source: str = "a.md", summary: str | None = None) -> Paper:
+    return Paper(
+        paper_id=f"p{i:03d}",
+        title=f"Paper number {i} on topic {i % 7}",
+        url=f"https://arxiv.org/abs/2409.{10000 + i}",
+        arxiv_id=f"2409.{10000 + i}",
+        date="2024-09-20",
+        week="2024-09-22",
+        orgs=["Meta"] if i % 2 else ["Google"],
+        headline=f"Headline {i}.",
+        summary=summary if summary is not None else ("Sentence about quantization and retrieval %d. " % i) * 30,
+        topics=["efficiency"],
+        source=source,
+        line=i,
+        sources=[Mention(source, i, "2024-09-22")],
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> PaperStore:
+    settings = Settings.from_env(environ={}, dotenv_path=None, data_dir=tmp_path)
+    return PaperStore.open(settings, collection_name("test-hash-64"))
+
+
+@pytest.fixture
+def ingestor(store: PaperStore, tmp_path: Path) -> Ingestor:
+    return Ingestor(store, HashEmbedding(), tmp_path / "docstore")
+
+
+def test_first_ingest_writes_every_paper(ingestor: Ingestor, store: PaperStore) -> None:
+    report = ingestor.ingest(ParseResult(papers=[make_paper(i) for i in range(20)]))
+    assert (report.papers, report.new, report.updated, report.unchanged) == (20, 20, 0, 0)
+    assert store.count_chunks() > 20  # long summaries are split into several chunks
+    assert {p.paper_id for p in store.papers()} == {f"p{i:03d}" for i in range(20)}
+
+
+def test_reingest_unchanged_writes_nothing(ingestor: Ingestor, store: PaperStore) -> None:
+    papers = [make_paper(i) for i in range(20)]
+    ingestor.ingest(ParseResult(papers=papers))
+    embedded = ingestor.embed_model.calls
+    chunks = store.count_chunks()
+    report = ingestor.ingest(ParseResult(papers=[make_paper(i) for i in range(20)]))
+    assert (report.new, report.updated, report.unchanged, report.papers) == (0, 0, 20, 20)
+    assert ingestor.embed_model.calls == embedded
+    assert store.count_chunks() == chunks
+
+
+def test_edited_entry_is_updated_in_place(ingestor: Ingestor, store: PaperStore) -> None:
+    ingestor.ingest(ParseResult(papers=[make_paper(i) for i in range(5)]))
+    edited = [make_paper(i) for i in range(5)]
+    edited[2] = make_paper(2, summary="A much shorter, corrected summary.")
+    report = ingestor.ingest(ParseResult(papers=edited))
+    assert (report.new, report.updated, report.unchanged, report.papers) == (0, 1, 4, 5)
+    paper = {p.paper_id: p for p in store.papers()}["p002"]
+    assert paper.summary == "A much shorter, corrected summary."
+    # the old chunks are gone: only one chunk remains for the short summary
+    chunks = store.collection.get(where={"paper_id": "p002"})
+    assert len(chunks["ids"]) == 1
+
+
+def test_same_paper_from_a_second_digest_keeps_both_mentions(ingestor: Ingestor, store: PaperStore) -> None:
+    ingestor.ingest(ParseResult(papers=[make_paper(1, source="a.md")]))
+    report = ingestor.ingest(ParseResult(papers=[make_paper(1, source="b.md")]))
+    assert (report.updated, report.papers) == (1, 1)
+    paper = store.papers()[0]
+    assert sorted(m.source for m in paper.sources) == ["a.md", "b.md"]
+    again = ingestor.ingest(ParseResult(papers=[make_paper(1, source="b.md")]))
+    assert (again.unchanged, again.papers) == (1, 1)
+
+
+def test_chunks_left_by_an_interrupted_ingest_are_replaced(ingestor: Ingestor, store: PaperStore, tmp_path: Path) -> None:
+    ingestor.ingest(ParseResult(papers=[make_paper(i) for i in range(3)]))
+    chunks = store.count_chunks()
+    # A crash before the docstore was written: vectors exist, the docstore does not.
+    ingestor.docstore_path.unlink()
+    store.collection.delete(where={"paper_id": "p001"})
+    report = Ingestor(store, HashEmbedding(), tmp_path / "docstore").ingest(
+        ParseResult(papers=[make_paper(i) for i in range(3)])
+    )
+    assert report.papers == 3
+    assert store.count_chunks() == chunks
+
+
+def test_skipped_entries_are_reported(ingestor: Ingestor) -> None:
+    skipped = [Skipped("bad.md", 3, "broken table row")]
+    report = ingestor.ingest(ParseResult(papers=[make_paper(1)], skipped=skipped))
+    assert report.to_json()["skipped"] == [{"source": "bad.md", "line": 3, "reason": "broken table row"}]
+
+
+def test_combine_prefers_fresh_fields_from_the_same_source() -> None:
+    stored = make_paper(1, summary="old text that is long enough")
+    fresh = replace(make_paper(1, summary="new"), orgs=["Apple"])
+    merged = combine(stored, fresh, {"a.md"})
+    assert merged.summary == "new" and merged.orgs == ["Apple"]
+
+
+def test_collection_name_depends_on_the_model() -> None:
+    assert collection_name("model-a") != collection_name("model-b")
+    assert 3 <= len(collection_name("x" * 600)) <= 512
