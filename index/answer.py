@@ -36,8 +36,9 @@ MAX_LISTED = 8
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9“\"(])")
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_PUBLISHED = re.compile(r"\b(?:published|released|posted)\b[^.]{0,40}\b(?:paper|report|study|article)\b", re.I)
 _URL = re.compile(r"https?://[^\s)<>\]]+")
-_FOLLOW_UP = frozenset("it its it's this that these those they them their the such same".split())
+_FOLLOW_UP = frozenset("it its it's itself this these those they them their theirs".split())
 _LIST_WORDS = frozenset("papers which list publish published publications works any all what".split())
 
 
@@ -314,17 +315,26 @@ def _sentences(text: str) -> list[str]:
 def _best_sentences(paper: Paper, terms: set[str], count: int) -> list[str]:
     """The sentences of a paper that share most of the question's terms, in text order.
 
-    Early sentences get a small bonus: digest summaries open with the gist.
+    Sentences that only restate the title ("X published a paper “Title”") say
+    nothing new and are skipped; early sentences get a small bonus because digest
+    summaries open with the gist.
     """
-    sentences = _sentences(paper.summary) or _sentences(paper.headline)
-    if not sentences:
-        return []
+    title_terms = set(tokenize(paper.title))
+    candidates = _sentences(paper.headline) + _sentences(paper.summary)
     scored = []
-    for i, sentence in enumerate(sentences):
-        overlap = len(terms & set(tokenize(sentence)))
-        scored.append((overlap + 0.5 / (1 + i), i))
+    seen: set[frozenset[str]] = set()
+    for i, sentence in enumerate(candidates):
+        words = set(tokenize(sentence))
+        if not words or _PUBLISHED.search(sentence) or len(words - title_terms) < 3:
+            continue
+        key = frozenset(words)
+        if key in seen:
+            continue
+        seen.add(key)
+        overlap = len(terms & (words - title_terms)) + 0.5 * len(terms & words & title_terms)
+        scored.append((overlap + 0.8 / (1 + i), i))
     best = sorted(i for _score, i in sorted(scored, reverse=True)[:count])
-    return [_trim(sentences[i]) for i in best]
+    return [_trim(candidates[i]) for i in best]
 
 
 def _trim(sentence: str, limit: int = 400) -> str:
@@ -341,9 +351,9 @@ def _neutralise(text: str) -> str:
 
 
 def _looks_like_follow_up(question: str) -> bool:
-    words = raw_words(question)
-    content = [w for w in words if w not in STOPWORDS]
-    return bool(_FOLLOW_UP & set(words)) or len(content) <= 2
+    """A question that points back ("its memory use", "that paper") needs the
+    earlier turn to be understood; a self-contained one must not inherit it."""
+    return bool(_FOLLOW_UP & set(raw_words(question)))
 
 
 def _is_list_question(question: str) -> bool:
@@ -352,8 +362,11 @@ def _is_list_question(question: str) -> bool:
     return bool(words & _LIST_WORDS) and bool(words & {"papers", "publish", "published", "list", "works"})
 
 
-_NAME = re.compile(r"\b(?:[A-Za-z]+[-\s]?\d+(?:\.\d+)?[A-Za-z]?|[A-Z][a-z]*[A-Z][A-Za-z]*|[A-Z]{2,}[a-z]*)\b")
-
+_NAME = re.compile(
+    r"\b(?:[A-Za-z]+-?\d+(?:\.\d+)?[A-Za-z]?|[A-Z][A-Za-z]+\s\d+(?:\.\d+)?|[A-Z][a-z]*[A-Z][A-Za-z]*|[A-Z]{2,}[a-z]*)\b"
+)
+_CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b")
+_THE_X_PAPER = re.compile(r"\bthe\s+((?:[A-Z0-9][\w.-]*\s+){0,3}[A-Z0-9][\w.-]*)\s+(?:paper|report|model)\b")
 
 #: Acronyms that name a field, not a specific model or method.
 _GENERIC_ACRONYMS = frozenset(
@@ -362,12 +375,25 @@ _GENERIC_ACRONYMS = frozenset(
 )
 
 
+def query_names(query: str) -> set[str]:
+    """Specific names in a question: acronyms, CamelCase, "Llama 2", capitalised words
+    that do not start the sentence (Sora, Chinchilla)."""
+    names = {m.group(0).lower() for m in _NAME.finditer(query)}
+    names |= {m.group(0).lower() for m in _CAPITALISED.finditer(query.strip())}
+    return {n for n in names if n not in _GENERIC_ACRONYMS and n not in STOPWORDS}
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"[\s-]", "", text.lower())
+
+
 def _names_covered(query: str, paper: Paper) -> bool:
-    """A question naming specific models or methods ("Llama 2", "LoRA", "GPT-3")
-    is only covered by a paper whose text names every one of them."""
-    names = {m.group(0).lower() for m in _NAME.finditer(query)} - _GENERIC_ACRONYMS
-    if not names:
-        return True
-    haystack = " ".join([paper.title, paper.headline, paper.summary, " ".join(paper.orgs)]).lower()
-    compact = re.sub(r"[\s-]", "", haystack)
-    return all(n in haystack or re.sub(r"[\s-]", "", n) in compact for n in names)
+    """A question naming specific models or methods ("Llama 2", "LoRA", "Sora") is
+    only covered by a paper whose text names every one of them; "the X paper" must
+    be a paper *about* X (X in its title or headline)."""
+    haystack = " ".join([paper.title, paper.headline, paper.summary, " ".join(paper.orgs)])
+    compact = _compact(haystack)
+    if not all(_compact(n) in compact for n in query_names(query)):
+        return False
+    about = _compact(f"{paper.title} {paper.headline}")
+    return all(_compact(m.group(1)) in about for m in _THE_X_PAPER.finditer(query))

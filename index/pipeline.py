@@ -73,7 +73,7 @@ def paper_document(paper: Paper) -> Document:
         "url": paper.url or "",
         "arxiv_id": paper.arxiv_id or "",
         "date": paper.date or "",
-        "date_int": int(paper.date.replace("-", "")) if paper.date else 0,
+        "date_int": _date_int(paper.date),
         "week": paper.week or "",
         "orgs": ", ".join(paper.orgs),
         "topics": ", ".join(paper.topics),
@@ -87,6 +87,12 @@ def paper_document(paper: Paper) -> Document:
         excluded_embed_metadata_keys=hidden,
         excluded_llm_metadata_keys=hidden,
     )
+
+
+def _date_int(date: str | None) -> int:
+    """YYYYMMDD as an int, so Chroma can filter date ranges numerically."""
+    digits = (date or "").replace("-", "")
+    return int(digits) if len(digits) == 8 and digits.isdigit() else 0
 
 
 def combine(stored: Paper | None, fresh: Paper, ingested_sources: set[str]) -> Paper:

@@ -35,9 +35,14 @@ MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
 RRF_K = 60
 #: Chunks fetched from Chroma per question (several chunks per paper).
 DENSE_CHUNKS = 60
-#: Metadata bonuses, in units of "rank-1 contributions" of one retriever.
-ORG_BONUS = 1.5
-TOPIC_BONUS = 0.5
+#: Metadata bonuses, in units of "rank-1 contributions" of one retriever.  A
+#: question about a set of papers ("papers from Meta") is answered by metadata
+#: first; in any other question an organisation's name is only a weak hint.
+SET_ORG_BONUS = 3.0
+SET_TOPIC_BONUS = 1.0
+ORG_HINT_BONUS = 0.3
+#: Words that mark a question about a set of papers rather than one.
+_SET_WORDS = frozenset("papers publish published publications works list".split())
 
 #: Words that make up organisation names but do not identify one.
 _ORG_FILLER = frozenset(
@@ -116,10 +121,11 @@ class Retriever:
             self._dense(query, allowed, hits)
         if mode in ("bm25", "hybrid"):
             self._bm25(query, allowed, hits)
+        set_query = False
         if mode == "hybrid":
-            self._metadata(query, allowed, hits)
+            set_query = self._metadata(query, allowed, hits)
         for hit in hits.values():
-            hit.score = self._score(hit, mode)
+            hit.score = self._score(hit, mode, set_query)
         ranked = sorted(hits.values(), key=lambda h: (-h.score, h.paper.paper_id))
         ranked = [h for h in ranked if h.score > 0][:k]
         for i, hit in enumerate(ranked, 1):
@@ -165,22 +171,26 @@ class Retriever:
             hit.bm25_score = float(scores[i])
             hit.bm25_rank = rank
 
-    def _metadata(self, query: str, allowed: np.ndarray | None, hits: dict[int, Hit]) -> None:
-        words = {w for w in raw_words(query) if w not in STOPWORDS}
+    def _metadata(self, query: str, allowed: np.ndarray | None, hits: dict[int, Hit]) -> bool:
+        """Mark papers whose organisations or topics the query names; return
+        whether the query asks for a set of papers."""
+        all_words = set(raw_words(query))
+        words = {w for w in all_words if w not in STOPWORDS}
         terms = set(tokenize(query))
+        any_org = False
         for i, paper in enumerate(self.papers):
             if allowed is not None and not allowed[i]:
                 continue
             org = any(key and key <= words for key in self._org_keys[i])
-            topic = bool(self._topic_terms[i]) and len(self._topic_terms[i] & terms) >= min(
-                2, len(self._topic_terms[i])
-            )
+            topic = bool(self._topic_terms[i]) and self._topic_terms[i] <= terms
             if org or topic:
                 hit = self._hit(hits, i)
                 hit.org_match, hit.topic_match = org, topic
+                any_org = any_org or org
+        return bool(all_words & _SET_WORDS) or (any_org and len(words) <= 3)
 
     @staticmethod
-    def _score(hit: Hit, mode: Mode) -> float:
+    def _score(hit: Hit, mode: Mode, set_query: bool = False) -> float:
         if mode == "dense":
             return hit.dense_sim if hit.dense_rank else 0.0
         if mode == "bm25":
@@ -192,9 +202,9 @@ class Retriever:
         if hit.bm25_rank:
             score += 1.0 / (RRF_K + hit.bm25_rank)
         if hit.org_match:
-            score += ORG_BONUS * unit
-        if hit.topic_match:
-            score += TOPIC_BONUS * unit
+            score += (SET_ORG_BONUS if set_query else ORG_HINT_BONUS) * unit
+        if hit.topic_match and set_query:
+            score += SET_TOPIC_BONUS * unit
         return score
 
 
