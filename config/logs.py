@@ -50,5 +50,5 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("chromadb", "httpx", "httpcore", "urllib3", "discord.http", "discord.gateway"):
+    for noisy in ("chromadb", "httpx", "httpcore", "urllib3", "bm25s", "discord.http", "discord.gateway"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

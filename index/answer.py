@@ -383,17 +383,22 @@ def query_names(query: str) -> set[str]:
     return {n for n in names if n not in _GENERIC_ACRONYMS and n not in STOPWORDS}
 
 
-def _compact(text: str) -> str:
-    return re.sub(r"[\s-]", "", text.lower())
+def _named_in(name: str, text: str) -> bool:
+    """Whole-word match where spaces and hyphens are optional: "Movie Gen" ~ "MovieGen"."""
+    parts = [re.escape(p) for p in re.split(r"[\s-]+", name) if p]
+    if not parts:
+        return True
+    spaced = r"[\s-]?".join(parts)
+    pattern = rf"(?<![a-z])(?:{spaced})(?![a-z])"
+    return re.search(pattern, text) is not None
 
 
 def _names_covered(query: str, paper: Paper) -> bool:
     """A question naming specific models or methods ("Llama 2", "LoRA", "Sora") is
     only covered by a paper whose text names every one of them; "the X paper" must
     be a paper *about* X (X in its title or headline)."""
-    haystack = " ".join([paper.title, paper.headline, paper.summary, " ".join(paper.orgs)])
-    compact = _compact(haystack)
-    if not all(_compact(n) in compact for n in query_names(query)):
+    haystack = " ".join([paper.title, paper.headline, paper.summary, " ".join(paper.orgs)]).lower()
+    if not all(_named_in(n, haystack) for n in query_names(query)):
         return False
-    about = _compact(f"{paper.title} {paper.headline}")
-    return all(_compact(m.group(1)) in about for m in _THE_X_PAPER.finditer(query))
+    about = f"{paper.title} {paper.headline}".lower()
+    return all(_named_in(m.group(1).lower(), about) for m in _THE_X_PAPER.finditer(query))

@@ -1,0 +1,138 @@
+"""Digest sources → text: files, folders of ``*.md`` and http(s) URLs.
+
+Reading is where real-world input goes wrong (missing files, binaries, huge
+files, broken encodings, dead links), so nothing here raises: every problem
+becomes a :class:`Skipped` entry naming the source, the line when there is one,
+and the reason, and everything that could be read is still returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from index.digests import merge_papers, parse_digest
+from index.models import ParseResult, Skipped
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "paperbot/0.1 (+digest fetcher)"
+_SNIFF = 8192
+
+
+@dataclass(frozen=True)
+class LoadedSource:
+    """One readable digest: its name (file name or URL), text and content hash."""
+
+    name: str
+    text: str
+    sha256: str
+
+
+def load_sources(
+    specs: Sequence[str], *, max_bytes: int, timeout: float
+) -> tuple[list[LoadedSource], list[Skipped]]:
+    loaded: list[LoadedSource] = []
+    skipped: list[Skipped] = []
+    for spec in specs:
+        if spec.startswith(("http://", "https://")):
+            _load_url(spec, max_bytes, timeout, loaded, skipped)
+            continue
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*.md") if p.is_file())
+            if not files:
+                skipped.append(Skipped(spec, None, "no .md files in this folder"))
+            for file in files:
+                _load_file(file, max_bytes, loaded, skipped)
+        elif path.exists():
+            _load_file(path, max_bytes, loaded, skipped)
+        else:
+            skipped.append(Skipped(spec, None, "no such file or folder"))
+    return loaded, skipped
+
+
+def parse_sources(specs: Sequence[str], *, max_bytes: int, timeout: float) -> ParseResult:
+    """Load, parse and merge every source: one paper per identity across all of them."""
+    loaded, skipped = load_sources(specs, max_bytes=max_bytes, timeout=timeout)
+    result = ParseResult(skipped=list(skipped))
+    papers = []
+    for source in loaded:
+        parsed = parse_digest(source.text, source.name)
+        if not parsed.papers:
+            result.skipped.append(Skipped(source.name, None, "no papers found in this digest"))
+        papers.extend(parsed.papers)
+        result.skipped.extend(parsed.skipped)
+    result.papers = merge_papers(papers)
+    return result
+
+
+def _load_file(path: Path, max_bytes: int, loaded: list[LoadedSource], skipped: list[Skipped]) -> None:
+    name = path.name
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            skipped.append(Skipped(name, None, f"file too large ({_mb(size)} > {_mb(max_bytes)} limit)"))
+            return
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        skipped.append(Skipped(name, None, f"cannot read: {exc.strerror or type(exc).__name__}"))
+        return
+    _accept(name, data, max_bytes, loaded, skipped)
+
+
+def _load_url(url: str, max_bytes: int, timeout: float, loaded: list[LoadedSource], skipped: list[Skipped]) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "text/markdown, text/plain, */*"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only, checked above
+            data = response.read(max_bytes + 1)
+    except urllib.error.HTTPError as exc:
+        skipped.append(Skipped(url, None, f"HTTP {exc.code} {exc.reason}"))
+        return
+    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        skipped.append(Skipped(url, None, f"cannot fetch: {reason}"))
+        return
+    _accept(url, data, max_bytes, loaded, skipped)
+
+
+def _accept(name: str, data: bytes, max_bytes: int, loaded: list[LoadedSource], skipped: list[Skipped]) -> None:
+    if len(data) > max_bytes:
+        skipped.append(Skipped(name, None, f"too large (over the {_mb(max_bytes)} limit)"))
+        return
+    if not data.strip():
+        skipped.append(Skipped(name, None, "empty file"))
+        return
+    if b"\x00" in data[:_SNIFF]:
+        skipped.append(Skipped(name, None, "binary file, not a markdown digest"))
+        return
+    text = _decode(name, data, skipped)
+    loaded.append(LoadedSource(name=name, text=text, sha256=hashlib.sha256(data).hexdigest()))
+
+
+def _decode(name: str, data: bytes, skipped: list[Skipped]) -> str:
+    """UTF-8 text; lines that are not valid UTF-8 are dropped and reported."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    lines = []
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            skipped.append(Skipped(name, n, "invalid UTF-8; line skipped"))
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
