@@ -203,8 +203,8 @@ class Retriever:
         d_lo, d_hi = (min(dense), max(dense)) if dense else (0.0, 1.0)
         b_lo, b_hi = (min(lexical), max(lexical)) if lexical else (0.0, 1.0)
         for h in hits.values():
-            h.dense_norm = (h.dense_sim - d_lo) / (d_hi - d_lo or 1.0) if h.dense_rank else 0.0
-            h.bm25_norm = (h.bm25_score - b_lo) / (b_hi - b_lo or 1.0) if h.bm25_rank else 0.0
+            h.dense_norm = _scale(h.dense_sim, d_lo, d_hi) if h.dense_rank else 0.0
+            h.bm25_norm = _scale(h.bm25_score, b_lo, b_hi) if h.bm25_rank else 0.0
 
     @staticmethod
     def _score(hit: Hit, mode: Mode, set_query: bool = False) -> float:
@@ -218,6 +218,12 @@ class Retriever:
         if hit.topic_match and set_query:
             score += SET_TOPIC_BONUS
         return score
+
+
+def _scale(value: float, lo: float, hi: float) -> float:
+    """Min-max scaling where a lone candidate (or a tie) counts as the best: a
+    name only one paper contains must keep its full lexical weight."""
+    return (value - lo) / (hi - lo) if hi > lo else 1.0
 
 
 def _org_key(org: str) -> frozenset[str]:
