@@ -60,7 +60,7 @@ _ARXIV = re.compile(
     r"(\d{4}\.\d{4,5})(?:v\d+)?(?:\.pdf)?/?$",
     re.I,
 )
-_ARXIV_ID = re.compile(r"^(?:arxiv:)?(\d{4}\.\d{4,5})(?:v\d+)?$", re.I)
+_ARXIV_YYMM = re.compile(r"arxiv\.org/(?:abs|pdf|html)/(\d{4})\.\d{4,5}", re.I)
 _HTML = re.compile(r"<br\s*/?>|</?(?:b|i|em|strong|p|span|div|sup|sub)\b[^>]{0,200}>", re.I)
 _PUBLISH_VERB = r"(?:published|released|introduced|proposed|presented|announced|unveiled|posted|shared|developed|propose|introduce)"
 _ORG_LEAD = re.compile(
@@ -232,7 +232,7 @@ def _parse(text: str, source: str, result: ParseResult) -> None:
             items.append(item)
         elif item is not None and sum(len(x) for x in item.lines) < MAX_ITEM_CHARS:
             item.lines.append(line)
-    _resolve_weeks(sections, items, source)
+    _resolve_weeks(sections, items, rows, source)
     for it in items:
         paper = _paper_from_item(it, source)
         if paper is not None:
@@ -256,7 +256,7 @@ def _heading_dates(line: str) -> list[_Date] | None:
     return dates or None
 
 
-def _resolve_weeks(sections: list[_Section], items: list[_Item], source: str) -> None:
+def _resolve_weeks(sections: list[_Section], items: list[_Item], rows: list[_Row], source: str) -> None:
     """Give every section a full date: years come from the section itself, the
     nearest section that has one, the dates in its items, or the file name."""
     file_years = [int(y) for y in _YEAR.findall(source)]
@@ -269,13 +269,27 @@ def _resolve_weeks(sections: list[_Section], items: list[_Item], source: str) ->
             _j, anchor = min(anchors, key=lambda a: abs(a[0] - i))
             near = _safe_date(anchor.year or default_year, anchor.month, anchor.day)
         else:
-            for it in items:
-                if it.section is section:
-                    dated = [d for _p, d in _find_dates(" ".join(it.lines)[:2000]) if d.year]
-                    if dated:
-                        near = _safe_date(dated[0].year or default_year, dated[0].month, dated[0].day)
-                        break
+            texts = [" ".join(it.lines) for it in items if it.section is section]
+            texts += [" ".join(r.cells.values()) for r in rows if r.section is section]
+            near = _near_from_entries(texts)
         section.week = end.resolve(near, default_year)
+
+
+def _near_from_entries(texts: list[str]) -> dt.date | None:
+    """A date that fixes the year of a section with none: the first full date in
+    its items or rows, else the month its newest arXiv id was submitted (``2410.x`` is
+    October 2024), since digests list papers of the last few weeks."""
+    months: list[dt.date] = []
+    for entry in texts:
+        text = entry[:2000]
+        dated = [d for _p, d in _find_dates(text) if d.year]
+        if dated:
+            return _safe_date(dated[0].year or 0, dated[0].month, dated[0].day)
+        for yymm in _ARXIV_YYMM.findall(text):
+            month = _safe_date(2000 + int(yymm[:2]), int(yymm[2:]), 15)
+            if month:
+                months.append(month)
+    return max(months) if months else None
 
 
 def _clean(text: str) -> str:
@@ -302,7 +316,7 @@ def _paper_from_item(item: _Item, source: str) -> Paper | None:
     urls = [u for _t, u, _s, _e in links] + _BARE_URL.findall(_LINK.sub(" ", body))
     arxiv = next((a for u in urls if (a := arxiv_id_from_url(u))), None)
     url = canonical_url(f"https://arxiv.org/abs/{arxiv}") if arxiv else canonical_url(title_url or (urls[0] if urls else None))
-    summary = _clean(rest) if rest.strip() else ""
+    summary = _summary(rest, title)
     week = item.section.week if item.section else None
     date = _item_date(rest or body, week)
     if week is None and date is not None:
@@ -324,6 +338,14 @@ def _paper_from_item(item: _Item, source: str) -> Paper | None:
         line=item.line,
         sources=[Mention(source, item.line, week_iso)],
     )
+
+
+def _summary(rest: str, title: str) -> str:
+    """The item's text after its title, without the separator that followed it."""
+    text = _clean(rest) if rest.strip() else ""
+    if title and text.startswith(title):
+        text = text[len(title):]
+    return text.lstrip(" :–—-|").strip()
 
 
 def _headline(raw: str) -> str:
