@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import stat
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -45,7 +46,8 @@ def load_sources(
             continue
         path = Path(spec).expanduser()
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*.md") if p.is_file())
+            # Broken links are kept so they are reported, not silently dropped.
+            files = sorted(p for p in path.rglob("*.md") if p.is_file() or p.is_symlink())
             if not files:
                 skipped.append(Skipped(spec, None, "no .md files in this folder"))
             for file in files:
@@ -75,7 +77,12 @@ def parse_sources(specs: Sequence[str], *, max_bytes: int, timeout: float) -> Pa
 def _load_file(path: Path, max_bytes: int, loaded: list[LoadedSource], skipped: list[Skipped]) -> None:
     name = path.name
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            # A FIFO or device would block or never end; digests are regular files.
+            skipped.append(Skipped(name, None, "not a regular file"))
+            return
+        size = info.st_size
         if size > max_bytes:
             skipped.append(Skipped(name, None, f"file too large ({_mb(size)} > {_mb(max_bytes)} limit)"))
             return
