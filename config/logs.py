@@ -40,6 +40,25 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class QuietLibraries(logging.Filter):
+    """Keep chatty libraries to warnings and above.
+
+    A filter on our handler rather than levels on their loggers, because some
+    (bm25s) reset their own logger to DEBUG when they are first imported, which
+    happens lazily, after logging is set up.
+    """
+
+    NOISY = ("chromadb", "httpx", "httpcore", "urllib3", "bm25s", "discord.http", "discord.gateway")
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        noisy = any(record.name == n or record.name.startswith(n + ".") for n in self.NOISY)
+        return not noisy or record.levelno >= self.level
+
+
 def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     """Log to stderr (stdout stays clean for ``--json`` output), secrets redacted."""
     handler = logging.StreamHandler(sys.stderr)
@@ -50,5 +69,4 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("chromadb", "httpx", "httpcore", "urllib3", "bm25s", "discord.http", "discord.gateway"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    handler.addFilter(QuietLibraries(max(logging.WARNING, logging.getLevelName(level))))

@@ -183,17 +183,20 @@ class Retriever:
         all_words = set(raw_words(query))
         words = {w for w in all_words if w not in STOPWORDS}
         terms = set(tokenize(query))
-        any_org = False
+        org_words: set[str] = set()
         for i, paper in enumerate(self.papers):
             if allowed is not None and not allowed[i]:
                 continue
-            org = any(key and key <= words for key in self._org_keys[i])
+            matched = [key for key in self._org_keys[i] if key and key <= words]
             topic = bool(self._topic_terms[i]) and self._topic_terms[i] <= terms
-            if org or topic:
+            if matched or topic:
                 hit = self._hit(hits, i)
-                hit.org_match, hit.topic_match = org, topic
-                any_org = any_org or org
-        return bool(all_words & _SET_WORDS) or (any_org and len(words) <= 3)
+                hit.org_match, hit.topic_match = bool(matched), topic
+                org_words.update(*matched)
+        # A bare organisation name ("Meta", "Apple?") asks for its papers; a topic
+        # that happens to contain one ("vector quantization" vs Vector Institute)
+        # does not.
+        return bool(all_words & _SET_WORDS) or (bool(org_words) and not (words - org_words))
 
     @staticmethod
     def _normalise(hits: dict[int, Hit]) -> None:

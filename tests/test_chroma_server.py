@@ -1,0 +1,108 @@
+"""Server mode: the same ingest and search against a real ``chroma run`` on 127.0.0.1.
+
+The server comes from the chromadb package's own CLI, started on a free port
+with its data in a temp dir and stopped when the module's tests end.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from config import Settings
+from index.engine import Engine
+from index.store import StoreUnavailable
+
+DIGEST = """## Week of Oct 6, 2024
+
+1. **[VPTQ: Extreme Low-bit Vector Post-Training Quantization for Large Language Models](https://arxiv.org/abs/2409.17066)**: Microsoft squeezes LLM weights to about two bits with vector quantization.
+2. **[OLMoE: Open Mixture-of-Experts Language Models](https://arxiv.org/abs/2409.02060)**: a fully open sparse mixture-of-experts model from Ai2.
+3. **[Contextual Document Embeddings](https://arxiv.org/abs/2410.02525)**: document embeddings that also see their neighbours.
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def chroma_binary() -> str:
+    found = Path(sys.executable).with_name("chroma")
+    if found.exists():
+        return str(found)
+    which = shutil.which("chroma")
+    if which is None:
+        pytest.fail("the chroma CLI of the chromadb package is not installed")
+    return which
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    import chromadb
+
+    port = free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    log = (path / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [chroma_binary(), "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"chroma run exited with {proc.returncode}: {(path / 'server.log').read_text()[-2000:]}")
+            try:
+                chromadb.HttpClient(host="127.0.0.1", port=port).heartbeat()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    pytest.fail("chroma run did not answer within 60 s")
+                time.sleep(0.1)  # polling the server's readiness, not waiting out a fixed delay
+        yield "127.0.0.1", port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def server_engine(host: str, port: int, data_dir: Path) -> Engine:
+    env = {"CHROMA_HOST": host, "CHROMA_PORT": str(port)}
+    return Engine(Settings.from_env(environ=env, dotenv_path=None, data_dir=data_dir))
+
+
+def test_ingest_and_search_through_a_chroma_server(chroma_server: tuple[str, int], tmp_path: Path) -> None:
+    digest = tmp_path / "digest.md"
+    digest.write_text(DIGEST, encoding="utf-8")
+    engine = server_engine(*chroma_server, tmp_path / "a")
+    first = engine.ingest([str(digest)])
+    assert (first.papers, first.new) == (3, 3)
+    assert not (tmp_path / "a" / "chroma").exists()  # nothing embedded locally
+    assert engine.search("VPTQ", k=1)[0].paper.arxiv_id == "2409.17066"
+
+    # A second machine (its own data dir, no local docstore) sharing the server sees
+    # the same papers and writes nothing for unchanged digests.
+    other = server_engine(*chroma_server, tmp_path / "b")
+    again = other.ingest([str(digest)])
+    assert (again.papers, again.new, again.updated, again.unchanged) == (3, 0, 0, 3)
+    assert other.stats().papers == 3
+
+
+def test_an_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
+    engine = server_engine("127.0.0.1", free_port(), tmp_path)
+    with pytest.raises(StoreUnavailable) as info:
+        engine.stats()
+    assert "127.0.0.1" in str(info.value)
