@@ -72,9 +72,13 @@ class ChatSession:
         if not matches:
             return "No paper in the digests matches that. Try a title, an arXiv id or a few keywords."
         text = paper_card_text(matches[0].paper, style=self.style)
-        others = [m.paper for m in matches[1:4]]
-        if others and matches[0].how not in ("arxiv_id", "url", "paper_id"):
-            text += "\n\nDid you mean:\n" + "\n".join(f"  - {p.title}" for p in others)
+        best = matches[0]
+        if best.how in ("arxiv_id", "url"):
+            same_link = [m.paper for m in matches[1:] if m.how == best.how]
+            if same_link:
+                text += "\n\nThe digests give the same link to:\n" + "\n".join(f"  - {p.title}" for p in same_link)
+        elif best.how != "paper_id" and len(matches) > 1:
+            text += "\n\nDid you mean:\n" + "\n".join(f"  - {m.paper.title}" for m in matches[1:4])
         return text
 
     def _digest(self, week: str | None) -> str:

@@ -168,7 +168,7 @@ def paper_json(paper: Any) -> dict[str, Any]:
 
 
 def cmd_paper(args: argparse.Namespace, settings: "Settings") -> int:
-    matches = build_engine(settings).lookup().find(args.query, limit=args.limit)
+    matches = build_engine(settings).find_papers(args.query, limit=args.limit)
     if args.json:
         emit_json({"query": args.query, "matches": [paper_json(m.paper) for m in matches]})
         return EXIT_OK

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 LABEL_LIMIT = 100
 _ARXIV_IN_TEXT = re.compile(r"(?:arxiv:\s*)?(\d{4}\.\d{4,5})(?:v\d+)?", re.I)
 _FUZZY_CUTOFF = 80.0
+_PARTIAL_MIN_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class PaperLookup:
         n = len(self.papers) or 1
         self._idf = {t: math.log(1 + n / c) for t, c in df.items()}
         self._labels = [_label(p) for p in self.papers]
+        self._position = {p.paper_id: i for i, p in enumerate(self.papers)}
 
     def find(self, query: str, limit: int = 5) -> list[LookupMatch]:
         """Best matches for a lookup query, best first."""
@@ -76,10 +78,8 @@ class PaperLookup:
                     self._keep(matches, LookupMatch(self.papers[i], 100.0, "title"))
                 elif len(norm) >= 4 and norm in title:
                     self._keep(matches, LookupMatch(self.papers[i], 90.0 + 10.0 * len(norm) / len(title), "title"))
-            for _title, score, i in process.extract(
-                norm, self._titles, scorer=fuzz.WRatio, limit=limit, score_cutoff=_FUZZY_CUTOFF
-            ):
-                self._keep(matches, LookupMatch(self.papers[i], min(float(score), 95.0), "fuzzy_title"))
+            for i, score in self._fuzzy_titles(norm, limit):
+                self._keep(matches, LookupMatch(self.papers[i], min(score, 95.0), "fuzzy_title"))
         for match in self._keywords(query, limit):
             self._keep(matches, match)
         return sorted(matches.values(), key=lambda m: (-m.score, m.paper.paper_id))[:limit]
@@ -91,12 +91,15 @@ class PaperLookup:
         if not text:
             return [(self._labels[i], self.papers[i].paper_id) for i in range(min(limit, len(self.papers)))]
         exact = self._exact(prefix.strip())
-        chosen: list[int] = [self.papers.index(m.paper) for m in exact]
+        chosen: list[int] = [self._position[m.paper.paper_id] for m in exact]
         seen = set(chosen)
-        for i, title in enumerate(self._titles):
+        # Titles that start with the input first, then titles with it at a word start.
+        starts = [i for i, title in enumerate(self._titles) if title.startswith(text)]
+        inside = [i for i, title in enumerate(self._titles) if f" {text}" in f" {title}" and not title.startswith(text)]
+        for i in starts + inside:
             if len(chosen) >= limit:
                 break
-            if i not in seen and (title.startswith(text) or f" {text}" in f" {title}"):
+            if i not in seen:
                 chosen.append(i)
                 seen.add(i)
         if len(chosen) < limit and len(text) >= 3:
@@ -111,6 +114,24 @@ class PaperLookup:
         return [(self._labels[i], self.papers[i].paper_id) for i in chosen[:limit]]
 
     # -- helpers --------------------------------------------------------------------
+    def _fuzzy_titles(self, norm: str, limit: int) -> list[tuple[int, float]]:
+        """Titles within a few typos of the query, whole or in part.
+
+        Whole-title similarity catches a mistyped full title; partial similarity
+        (the best-aligned stretch of a title) catches a mistyped beginning of one,
+        but only for queries long enough that a shared common word ("with", "a")
+        cannot pass for a title.  Token-set scorers such as WRatio are avoided for
+        exactly that reason.
+        """
+        best: dict[int, float] = {}
+        scorers = [fuzz.ratio] + ([fuzz.partial_ratio] if len(norm) >= _PARTIAL_MIN_CHARS else [])
+        for scorer in scorers:
+            for _title, score, i in process.extract(
+                norm, self._titles, scorer=scorer, limit=limit, score_cutoff=_FUZZY_CUTOFF
+            ):
+                best[i] = max(best.get(i, 0.0), float(score))
+        return sorted(best.items(), key=lambda kv: -kv[1])
+
     def _exact(self, query: str) -> list[LookupMatch]:
         arxiv = arxiv_id_from_url(query)
         if arxiv:

@@ -37,7 +37,14 @@ class PaperCog(commands.Cog):
             )
             return
         best = matches[0]
-        others = [m.paper for m in matches[1:] if m.score >= AMBIGUOUS * best.score and best.how not in ("arxiv_id", "url", "paper_id")]
+        if best.how in ("arxiv_id", "url"):
+            # An exact link or id: any other match is a different paper the digest
+            # gave the same link, and must be shown, not hidden.
+            others = [m.paper for m in matches[1:] if m.how == best.how]
+        elif best.how == "paper_id":
+            others = []
+        else:
+            others = [m.paper for m in matches[1:] if m.score >= AMBIGUOUS * best.score]
         await interaction.followup.send(
             embed=paper_embed(best.paper, did_you_mean=others),
             allowed_mentions=discord.AllowedMentions.none(),
