@@ -366,7 +366,12 @@ _NAME = re.compile(
     r"\b(?:[A-Za-z]+-?\d+(?:\.\d+)?[A-Za-z]?|[A-Z][A-Za-z]+\s\d+(?:\.\d+)?|[A-Z][a-z]*[A-Z][A-Za-z]*|[A-Z]{2,}[a-z]*)\b"
 )
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b")
-_THE_X_PAPER = re.compile(r"\bthe\s+((?:[A-Z0-9][\w.-]*\s+){0,3}[A-Z0-9][\w.-]*)\s+(?:paper|report|model)\b")
+_THE_X_PAPER = re.compile(
+    r"\bthe\s+(?:[a-z]+\s+)?((?:[A-Z0-9][\w.-]*\s+){0,3}[A-Z0-9][\w.-]*)\s+(?:technical\s+)?(?:paper|report|model)\b"
+)
+#: A run of capitalised words, as when a question quotes a title ("Attention Is
+#: All You Need"); small words inside a title are allowed.
+_TITLE_RUN = re.compile(r"\b[A-Z][\w'-]*(?:\s+(?:[A-Z][\w'-]*|of|for|and|the|in|on|to|a|an|with|is)){2,}")
 
 #: Acronyms that name a field, not a specific model or method.
 _GENERIC_ACRONYMS = frozenset(
@@ -393,6 +398,20 @@ def _named_in(name: str, text: str) -> bool:
     return re.search(pattern, text) is not None
 
 
+_COMPARED = re.compile(r"(?:than|like|over|vs\.?|versus|such as|including|outperform\w*|beat\w*|compared (?:to|with))\s+(?:\S+\s+){0,2}$")
+
+
+def _named_as_subject(name: str, text: str) -> bool:
+    """``name`` occurs in ``text`` other than as a point of comparison: a paper
+    that beats "models like GPT-4" is not the GPT-4 report."""
+    parts = [re.escape(p) for p in re.split(r"[\s-]+", name) if p]
+    if not parts:
+        return True
+    spaced = r"[\s-]?".join(parts)
+    pattern = rf"(?<![a-z])(?:{spaced})(?![a-z])"
+    return any(not _COMPARED.search(text[max(0, m.start() - 60) : m.start()]) for m in re.finditer(pattern, text))
+
+
 def _names_covered(query: str, paper: Paper) -> bool:
     """A question naming specific models or methods ("Llama 2", "LoRA", "Sora") is
     only covered by a paper whose text names every one of them; "the X paper" must
@@ -401,4 +420,25 @@ def _names_covered(query: str, paper: Paper) -> bool:
     if not all(_named_in(n, haystack) for n in query_names(query)):
         return False
     about = f"{paper.title} {paper.headline}".lower()
-    return all(_named_in(m.group(1).lower(), about) for m in _THE_X_PAPER.finditer(query))
+    if not all(_named_as_subject(m.group(1).lower(), about) for m in _THE_X_PAPER.finditer(query)):
+        return False
+    return all(_normalised(run) in _normalised(haystack) for run in _title_runs(query))
+
+
+def _title_runs(query: str) -> list[str]:
+    """Quoted-title-like runs of capitalised words, skipping the question's first
+    word ("What Is ..." style openings do not name a paper)."""
+    runs = []
+    for m in _TITLE_RUN.finditer(query):
+        words = m.group(0).split()
+        if m.start() == len(query) - len(query.lstrip()):
+            words = words[1:]
+        capitalised = [w for w in words if w[0].isupper()]
+        if len(words) >= 4 and len(capitalised) >= 3 and not any(w.endswith(("'s", "’s")) for w in words):
+            runs.append(" ".join(words))
+    return runs
+
+
+def _normalised(text: str) -> str:
+    """Letters and digits only, so "Movie Gen" and "MovieGen" compare equal."""
+    return "".join(re.findall(r"[a-z0-9]+", text.lower()))

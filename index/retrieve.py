@@ -42,6 +42,9 @@ DENSE_CHUNKS = 60
 #: question an organisation's name is only a weak hint.
 SET_ORG_BONUS = 1.5
 SET_TOPIC_BONUS = 0.5
+#: A question that spells out a paper's whole title is about that paper.
+TITLE_BONUS = 0.5
+_TITLE_MIN_WORDS = 2
 ORG_HINT_BONUS = 0.15
 #: Words that mark a question about a set of papers rather than one.
 _SET_WORDS = frozenset("papers publish published publications works list".split())
@@ -94,6 +97,7 @@ class Hit:
     bm25_rank: int | None = None
     org_match: bool = False
     topic_match: bool = False
+    title_match: bool = False
     dense_norm: float = 0.0
     bm25_norm: float = 0.0
     passages: list[str] = field(default_factory=list)
@@ -110,6 +114,7 @@ class Retriever:
         self.lexical = LexicalIndex(self.papers)
         self._org_keys = [[_org_key(o) for o in p.orgs] for p in self.papers]
         self._topic_terms = [frozenset(tokenize(" ".join(p.topics))) for p in self.papers]
+        self._titles = [_spaced_words(p.title) for p in self.papers]
 
     def search(
         self, query: str, k: int = 10, mode: Mode = "hybrid", filters: SearchFilters | None = None
@@ -183,15 +188,18 @@ class Retriever:
         all_words = set(raw_words(query))
         words = {w for w in all_words if w not in STOPWORDS}
         terms = set(tokenize(query))
+        spaced_query = _spaced_words(query)
         org_words: set[str] = set()
         for i, paper in enumerate(self.papers):
             if allowed is not None and not allowed[i]:
                 continue
             matched = [key for key in self._org_keys[i] if key and key <= words]
             topic = bool(self._topic_terms[i]) and self._topic_terms[i] <= terms
-            if matched or topic:
+            title = self._titles[i]
+            named = title.count(" ") >= _TITLE_MIN_WORDS and title in spaced_query
+            if matched or topic or named:
                 hit = self._hit(hits, i)
-                hit.org_match, hit.topic_match = bool(matched), topic
+                hit.org_match, hit.topic_match, hit.title_match = bool(matched), topic, named
                 org_words.update(*matched)
         # A bare organisation name ("Meta", "Apple?") asks for its papers; a topic
         # that happens to contain one ("vector quantization" vs Vector Institute)
@@ -218,6 +226,8 @@ class Retriever:
         score = DENSE_WEIGHT * hit.dense_norm + (1 - DENSE_WEIGHT) * hit.bm25_norm
         if hit.org_match:
             score += SET_ORG_BONUS if set_query else ORG_HINT_BONUS
+        if hit.title_match:
+            score += TITLE_BONUS
         if hit.topic_match and set_query:
             score += SET_TOPIC_BONUS
         return score
@@ -227,6 +237,11 @@ def _scale(value: float, lo: float, hi: float) -> float:
     """Min-max scaling where a lone candidate (or a tie) counts as the best: a
     name only one paper contains must keep its full lexical weight."""
     return (value - lo) / (hi - lo) if hi > lo else 1.0
+
+
+def _spaced_words(text: str) -> str:
+    """Lower-case words between single spaces and at both ends, for whole-word containment."""
+    return " " + " ".join(raw_words(text)) + " "
 
 
 def _org_key(org: str) -> frozenset[str]:

@@ -17,8 +17,10 @@ from index.answer import Answerer, Turn, gate_citations, Citation
 from index.engine import Engine
 from index.evaluate import evaluate_file
 from index.llm import build_chat_model
-from tests.conftest import SHARED_EVAL
+from tests.conftest import REPO_ROOT, SHARED_EVAL
 from tests.fake_openai import Behaviour, FakeOpenAI
+
+HOLDOUT = REPO_ROOT / "bench" / "eval"
 
 
 def llm_answerer(engine: Engine, fake: FakeOpenAI, timeout: float = 5.0) -> Answerer:
@@ -89,6 +91,36 @@ def test_off_topic_questions_abstain_with_nearest_papers(shared_engine: Engine, 
     assert answer.abstained
     assert "don't cover" in answer.text
     assert answer.citations  # the nearest papers are offered
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What did the original Transformer paper, Attention Is All You Need, propose?",  # a title not in the digests
+        "Summarize the GPT-4 technical report.",  # GPT-4 appears only as a baseline some paper beat
+    ],
+)
+def test_named_papers_that_are_not_in_the_digests_abstain(shared_engine: Engine, question: str) -> None:
+    assert shared_engine.ask(question).abstained
+
+
+def test_a_spelled_out_title_wins_over_a_near_namesake(shared_engine: Engine) -> None:
+    answer = shared_engine.ask("Summarize the Qwen2 technical report.")
+    assert not answer.abstained
+    assert answer.citations[0].arxiv_id == "2407.10671"  # not Qwen2-Audio
+
+
+def test_our_own_held_out_questions_meet_the_targets(shared_engine: Engine) -> None:
+    """Questions written for this project (bench/eval), never used to tune: a guard
+    against fitting the shared dev sets."""
+    hard = evaluate_file(shared_engine, HOLDOUT / "holdout_hard.jsonl")
+    multi = evaluate_file(shared_engine, HOLDOUT / "holdout_multi.jsonl")
+    abstain = evaluate_file(shared_engine, HOLDOUT / "holdout_abstain.jsonl")
+    assert hard.retrievers["hybrid"]["hit@1"] >= 0.90, hard.misses
+    assert hard.retrievers["hybrid"]["hit@5"] >= 0.97, hard.misses
+    assert hard.answers["cites_expected"] >= 0.90, hard.misses
+    assert multi.retrievers["hybrid"]["recall@10"] >= 0.90, multi.misses
+    assert abstain.answers["abstained"] >= 7 / 8, abstain.misses
 
 
 def test_follow_up_resolves_against_the_previous_question(shared_engine: Engine) -> None:
