@@ -314,14 +314,29 @@ def _paper_from_item(item: _Item, source: str) -> Paper | None:
     if not title:
         return None
     urls = [u for _t, u, _s, _e in links] + _BARE_URL.findall(_LINK.sub(" ", body))
-    arxiv = next((a for u in urls if (a := arxiv_id_from_url(u))), None)
-    url = canonical_url(f"https://arxiv.org/abs/{arxiv}") if arxiv else canonical_url(title_url or (urls[0] if urls else None))
     summary = _summary(rest, title)
     week = item.section.week if item.section else None
     date = _item_date(rest or body, week)
+    return _paper(
+        title, urls, title_url, date, week, _orgs(summary, headline), headline, summary,
+        derive_topics(title, headline, summary), source, item.line,
+    )
+
+
+def _paper(
+    title: str, urls: list[str], preferred_url: str | None, date: dt.date | None, week: dt.date | None,
+    orgs: list[str], headline: str, summary: str, topics: list[str], source: str, line: int,
+) -> Paper:
+    """The record for one digest entry, whatever its shape (item or table row).
+
+    An arXiv link anywhere in the entry wins (canonical abs URL); otherwise the
+    title's own link, else the first link.  An entry outside any dated section
+    gets the week ending on the Sunday after its date.
+    """
+    arxiv = next((a for u in urls if (a := arxiv_id_from_url(u))), None)
+    url = canonical_url(f"https://arxiv.org/abs/{arxiv}") if arxiv else canonical_url(preferred_url or (urls[0] if urls else None))
     if week is None and date is not None:
         week = _sunday_ending(date)
-    orgs = _orgs(summary, headline)
     week_iso = week.isoformat() if week else None
     return Paper(
         paper_id=paper_id_for(arxiv, title),
@@ -333,10 +348,10 @@ def _paper_from_item(item: _Item, source: str) -> Paper | None:
         orgs=orgs,
         headline=headline,
         summary=summary,
-        topics=derive_topics(title, headline, summary),
+        topics=topics,
         source=source,
-        line=item.line,
-        sources=[Mention(source, item.line, week_iso)],
+        line=line,
+        sources=[Mention(source, line, week_iso)],
     )
 
 
@@ -464,30 +479,14 @@ def _paper_from_row(row: _Row, source: str, result: ParseResult) -> Paper | None
         return None
     urls = ([link.group(2)] if link else []) + [m.group(2) for m in _LINK.finditer(cells.get("link", ""))]
     urls += _BARE_URL.findall(_LINK.sub(" ", cells.get("link", "")))
-    arxiv = next((a for u in urls if (a := arxiv_id_from_url(u))), None)
-    url = canonical_url(f"https://arxiv.org/abs/{arxiv}") if arxiv else canonical_url(urls[0] if urls else None)
-    week_hint = row.section.week if row.section else None
+    week = row.section.week if row.section else None
     found = _find_dates(cells.get("date", ""))
-    date = found[0][1].resolve(week_hint, week_hint.year if week_hint else dt.date.today().year) if found else None
-    week = week_hint or (_sunday_ending(date) if date else None)
+    date = found[0][1].resolve(week, week.year if week else dt.date.today().year) if found else None
     summary = _clean(cells.get("summary", ""))
     topics = [t for t in (_clean(x) for x in re.split(r"[,;]", cells.get("topics", ""))) if t]
     orgs = [o for o in (_clean(x) for x in re.split(r"[,;]", cells.get("orgs", ""))) if o]
-    week_iso = week.isoformat() if week else None
-    return Paper(
-        paper_id=paper_id_for(arxiv, title),
-        title=title,
-        url=url,
-        arxiv_id=arxiv,
-        date=date.isoformat() if date else None,
-        week=week_iso,
-        orgs=orgs,
-        headline="",
-        summary=summary,
-        topics=topics or derive_topics(title, "", summary),
-        source=source,
-        line=row.line,
-        sources=[Mention(source, row.line, week_iso)],
+    return _paper(
+        title, urls, None, date, week, orgs, "", summary, topics or derive_topics(title, "", summary), source, row.line,
     )
 
 

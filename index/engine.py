@@ -115,7 +115,7 @@ class Engine:
             return self._retriever
 
     def lookup(self) -> "PaperLookup":
-        from index.lookup import LookupMatch, PaperLookup
+        from index.lookup import PaperLookup
 
         with self._lock:
             if self._lookup is None:
