@@ -24,10 +24,8 @@ conftest, itself a CLI run); every other test uses a three-paper digest written 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
