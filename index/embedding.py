@@ -8,6 +8,11 @@ chromadb).  Batches are padded only to their longest text, not to the model's
 sorted by length within a call so batches hold similar lengths.  Vectors are
 mean-pooled over the attention mask and L2-normalised, as sentence-transformers
 does, so they match the reference model.
+
+This module deliberately does not import LlamaIndex: answering a question
+needs only :func:`embed_query`, and importing llama-index-core costs about a
+second of every CLI command's start-up.  The LlamaIndex adapter used by the
+ingestion pipeline lives in :mod:`index.pipeline`.
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from llama_index.core.base.embeddings.base import BaseEmbedding
 
 log = logging.getLogger(__name__)
 
@@ -88,24 +92,6 @@ def embed_batch(texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.ndarra
     return out
 
 
-class MiniLMEmbedding(BaseEmbedding):
-    """LlamaIndex embedding over the offline model; pass it explicitly everywhere."""
-
-    model_name: str = MODEL_NAME
-    embed_batch_size: int = 64
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "MiniLMEmbedding"
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return embed_batch([query])[0].tolist()
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return embed_batch([text])[0].tolist()
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return embed_batch(texts).tolist()
+def embed_query(text: str) -> list[float]:
+    """One question's vector, for retrieval (no LlamaIndex import on this path)."""
+    return embed_batch([text])[0].tolist()

@@ -19,7 +19,7 @@ from index.models import Paper
 
 if TYPE_CHECKING:
     from index.answer import Answer, Answerer, Turn
-    from index.embedding import MiniLMEmbedding
+    from index.pipeline import MiniLMEmbedding
     from index.lookup import LookupMatch, PaperLookup
     from index.pipeline import IngestReport
     from index.retrieve import Hit, Mode, Retriever, SearchFilters
@@ -54,15 +54,16 @@ class Engine:
 
     @cached_property
     def embed_model(self) -> "MiniLMEmbedding":
-        from index.embedding import MiniLMEmbedding
+        from index.pipeline import MiniLMEmbedding
 
         return MiniLMEmbedding()
 
     @cached_property
     def store(self) -> "PaperStore":
+        from index.embedding import MODEL_NAME
         from index.store import PaperStore, collection_name
 
-        return PaperStore.open(self.settings, collection_name(self.embed_model.model_name))
+        return PaperStore.open(self.settings, collection_name(MODEL_NAME))
 
     @property
     def docstore_dir(self) -> Path:
@@ -107,11 +108,12 @@ class Engine:
         return Stats(papers=len(papers), weeks=weeks, sources=sources, collection=self.store.name)
 
     def retriever(self) -> "Retriever":
+        from index.embedding import embed_query
         from index.retrieve import Retriever
 
         with self._lock:
             if self._retriever is None:
-                self._retriever = Retriever(self.papers(), self.store, self.embed_model)
+                self._retriever = Retriever(self.papers(), self.store, embed_query)
             return self._retriever
 
     def lookup(self) -> "PaperLookup":

@@ -27,6 +27,7 @@ from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import BaseNode, TransformComponent
 from llama_index.core.storage.docstore import SimpleDocumentStore
 
+from index.embedding import MODEL_NAME, embed_batch, embed_query
 from index.models import Mention, Paper, ParseResult, Skipped
 from index.store import CHUNK_KEY, CHUNK_OVERLAP, CHUNK_SIZE, PAPER_JSON_KEY, PaperStore
 
@@ -208,6 +209,30 @@ class Ingestor:
         tmp = self.docstore_path.with_suffix(".json.tmp")
         pipeline.docstore.persist(str(tmp))
         os.replace(tmp, self.docstore_path)
+
+
+class MiniLMEmbedding(BaseEmbedding):
+    """The offline model (:mod:`index.embedding`) as a LlamaIndex embedding, for the
+    pipeline; always passed explicitly, never through LlamaIndex's global Settings."""
+
+    model_name: str = MODEL_NAME
+    embed_batch_size: int = 64
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "MiniLMEmbedding"
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return embed_query(query)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return embed_query(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return embed_query(text)
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return embed_batch(texts).tolist()
 
 
 class ChunkNumberer(TransformComponent):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
 import numpy as np
 
@@ -24,8 +24,6 @@ from index.lexical import STOPWORDS, LexicalIndex, raw_words, tokenize
 from index.models import Paper
 
 if TYPE_CHECKING:
-    from llama_index.core.base.embeddings.base import BaseEmbedding
-
     from index.store import PaperStore
 
 log = logging.getLogger(__name__)
@@ -106,10 +104,12 @@ class Hit:
 class Retriever:
     """Searches the paper catalogue; built once per catalogue version."""
 
-    def __init__(self, papers: Sequence[Paper], store: "PaperStore", embed_model: "BaseEmbedding") -> None:
+    def __init__(
+        self, papers: Sequence[Paper], store: "PaperStore", embed_query: Callable[[str], Sequence[float]]
+    ) -> None:
         self.papers = list(papers)
         self.store = store
-        self.embed_model = embed_model
+        self.embed_query = embed_query
         self.index_of = {p.paper_id: i for i, p in enumerate(self.papers)}
         self.lexical = LexicalIndex(self.papers)
         self._org_keys = [[_org_key(o) for o in p.orgs] for p in self.papers]
@@ -154,7 +154,7 @@ class Retriever:
         return hits[i]
 
     def _dense(self, query: str, allowed: np.ndarray | None, hits: dict[int, Hit]) -> None:
-        vector = self.embed_model.get_query_embedding(query)
+        vector = self.embed_query(query)
         ids = None if allowed is None else [self.papers[i].paper_id for i in np.flatnonzero(allowed)]
         best: dict[int, float] = {}
         for chunk in self.store.query(vector, DENSE_CHUNKS, paper_ids=ids):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.embedding import MODEL_NAME, MiniLMEmbedding, embed_batch
+from index.embedding import MODEL_NAME, embed_batch
+from index.pipeline import MiniLMEmbedding
 
 SENTENCES = [
     "Vector quantization compresses language model weights to two bits.",
