@@ -12,9 +12,11 @@ server with another machine still reports and writes the truth.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,7 +31,7 @@ from llama_index.core.storage.docstore import SimpleDocumentStore
 
 from index.embedding import MODEL_NAME, embed_batch, embed_query
 from index.models import Mention, Paper, ParseResult, Skipped
-from index.store import CHUNK_KEY, CHUNK_OVERLAP, CHUNK_SIZE, PAPER_JSON_KEY, PaperStore
+from index.store import CHUNK_KEY, CHUNK_OVERLAP, CHUNK_SIZE, PAPER_JSON_KEY, PaperStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,9 @@ _EMBED_KEYS = ("title", "orgs", "topics")
 _ALL_KEYS = ("paper_id", "title", "url", "arxiv_id", "date", "date_int", "week", "orgs", "topics", PAPER_JSON_KEY)
 
 Progress = Callable[[int, int], None]
+
+#: Below this much free space a failed write is reported as a full disk.
+LOW_DISK_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -178,11 +183,36 @@ class Ingestor:
                     # a paper never ends up with two sets of chunks.
                     if pipeline.docstore.get_document_hash(paper.paper_id) is None:
                         vector_store.delete(paper.paper_id)
-            pipeline.run(documents=[paper_document(p) for p in batch])
-            self._persist(pipeline)
+            try:
+                pipeline.run(documents=[paper_document(p) for p in batch])
+                self._persist(pipeline)
+            except StoreUnavailable:
+                raise
+            except Exception as exc:  # Chroma, SQLite and the file system fail in many types
+                log.debug("writing to the index failed", exc_info=True)
+                raise StoreUnavailable(
+                    f"writing to the index failed after {done} of {len(papers)} changed papers "
+                    f"({self._why(exc)}); what was written is kept, run the ingest again to finish"
+                ) from exc
             done += len(batch)
             if progress is not None:
                 progress(done, len(papers))
+
+    def _why(self, exc: Exception) -> str:
+        """A short cause for the user; a full disk is the common one and Chroma's
+        own error does not say so."""
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return "the disk is full"
+        where = self.docstore_path.parent
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        try:
+            free: int | None = shutil.disk_usage(where).free
+        except OSError:
+            free = None
+        if free is not None and free < LOW_DISK_BYTES:
+            return f"the disk is full: {free // 1024} KB free"
+        return f"{type(exc).__name__}: {str(exc)[:200]}"
 
     def _pipeline(self) -> IngestionPipeline:
         docstore = (
