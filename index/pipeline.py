@@ -43,6 +43,9 @@ _ALL_KEYS = ("paper_id", "title", "url", "arxiv_id", "date", "date_int", "week",
 
 Progress = Callable[[int, int], None]
 
+#: Seconds between docstore writes during a long ingest (and always at the end).
+PERSIST_EVERY_S = 20.0
+
 #: Below this much free space a failed write is reported as a full disk.
 LOW_DISK_BYTES = 16 * 1024 * 1024
 
@@ -172,20 +175,23 @@ class Ingestor:
 
     def _write(self, papers: Sequence[Paper], progress: Progress | None) -> None:
         pipeline = self._pipeline()
-        vector_store = pipeline.vector_store
         done = 0
+        persisted_at = time.monotonic()
         for start in range(0, len(papers), BATCH_PAPERS):
             batch = papers[start : start + BATCH_PAPERS]
-            if pipeline.docstore is not None and vector_store is not None:
-                for paper in batch:
-                    # Chunks may exist without a docstore entry (a crash mid-ingest, or
-                    # another machine's ingest into a shared server): clear them first so
-                    # a paper never ends up with two sets of chunks.
-                    if pipeline.docstore.get_document_hash(paper.paper_id) is None:
-                        vector_store.delete(paper.paper_id)
+            last = start + BATCH_PAPERS >= len(papers)
             try:
+                # Chunks may exist without a docstore entry (a crash mid-ingest, or
+                # another machine's ingest into a shared server): clear them first so
+                # a paper never ends up with two sets of chunks.
+                self.store.delete_chunks([p.paper_id for p in batch if pipeline.docstore.get_document_hash(p.paper_id) is None])
                 pipeline.run(documents=[paper_document(p) for p in batch])
-                self._persist(pipeline)
+                # The docstore file holds every paper, so writing it after each batch
+                # would make a large ingest quadratic; a crash between writes only
+                # leaves chunks that the line above clears on the next run.
+                if last or time.monotonic() - persisted_at >= PERSIST_EVERY_S:
+                    self._persist(pipeline)
+                    persisted_at = time.monotonic()
             except StoreUnavailable:
                 raise
             except Exception as exc:  # Chroma, SQLite and the file system fail in many types

@@ -165,6 +165,14 @@ class PaperStore:
         by_id = {p.paper_id: p for p in filter(None, map(_paper_from_metadata, page["metadatas"] or []))}
         return [by_id[i] for i in wanted if i in by_id]
 
+    def delete_chunks(self, paper_ids: Sequence[str]) -> None:
+        """Remove every chunk of these papers (one lookup and one delete, not one per paper)."""
+        if not paper_ids:
+            return
+        found = self.collection.get(where={"paper_id": {"$in": list(paper_ids)}}, include=[])
+        if found["ids"]:
+            self.collection.delete(ids=found["ids"])
+
     def query(
         self, embedding: Sequence[float], n: int, paper_ids: Sequence[str] | None = None
     ) -> list[DenseHit]:
