@@ -63,11 +63,36 @@ async def respond(interaction: discord.Interaction, content: str, *, ephemeral: 
     kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
     try:
         if interaction.response.is_done():
-            await interaction.followup.send(content, ephemeral=ephemeral, **kwargs)
+            await followup(interaction, content, ephemeral=ephemeral, **kwargs)
         else:
             await interaction.response.send_message(content, ephemeral=ephemeral, **kwargs)
     except discord.HTTPException:
         log.warning("could not deliver a reply to interaction %s", interaction.id, exc_info=True)
+
+
+_PLACEHOLDER_USED = "paperbot:placeholder-used"
+
+
+async def followup(
+    interaction: discord.Interaction, content: Any = discord.utils.MISSING, *, ephemeral: bool = False, **kwargs: Any
+) -> None:
+    """A follow-up message that keeps the visibility it asks for.
+
+    Discord turns the first follow-up after a deferred response into an edit of
+    the "thinking…" message and keeps the defer's visibility, ignoring the
+    follow-up's own ephemeral flag.  Commands defer publicly (answers are for
+    everyone), so a private message (an error, "try again later") sent while the
+    placeholder is still unused would be shown to the whole channel: delete the
+    placeholder first, and the follow-up becomes a new message that can be private.
+    """
+    deferred = interaction.response.type is discord.InteractionResponseType.deferred_channel_message
+    if ephemeral and deferred and not interaction.extras.get(_PLACEHOLDER_USED):
+        try:
+            await interaction.delete_original_response()
+        except discord.HTTPException:
+            log.info("could not delete the deferred response of interaction %s", interaction.id, exc_info=True)
+    await interaction.followup.send(content, ephemeral=ephemeral, **kwargs)
+    interaction.extras[_PLACEHOLDER_USED] = True
 
 
 def intents() -> discord.Intents:
@@ -81,6 +106,10 @@ class PaperBot(commands.Bot):
     """paperbot on Discord.  Built by :func:`make_bot` with its engine and state."""
 
     def __init__(self, engine: "Engine", state: "BotState", settings: "Settings", **options: Any) -> None:
+        # The bot has no voice features: discord.py's start-up warnings that the
+        # voice libraries are missing would only send operators looking for a fault.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents(),
@@ -120,6 +149,14 @@ class PaperBot(commands.Bot):
             await self.blocking(self.engine.lookup)
         except Exception:
             log.warning("warming the index failed; questions will report it", exc_info=True)
+
+    async def on_command_error(self, context: commands.Context[Any], exception: commands.CommandError, /) -> None:
+        """Every question mentions the bot and the mention is the command prefix, so
+        the first word of a question ("what") is looked up as a text command; that
+        it is not one is expected, not an error to log with a traceback."""
+        if isinstance(exception, commands.CommandNotFound):
+            return
+        await super().on_command_error(context, exception)
 
     async def on_ready(self) -> None:
         log.info("logged in as %s (%s) in %d guilds", self.user, getattr(self.user, "id", "?"), len(self.guilds))

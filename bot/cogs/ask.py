@@ -16,6 +16,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.app import followup
 from bot.discord_render import answer_messages, clip
 from bot.limits import Busy
 from index.answer import Turn
@@ -118,7 +119,13 @@ class AskCog(commands.Cog):
             return
         question = _strip_mentions(message.content, me.id)[:MAX_QUESTION]
         if not question:
-            await self._send(message.channel, "Ask me about a paper or a topic from the digests, e.g. *what is VPTQ?*", reference=message)
+            if me not in message.mentions:
+                # A reply to the bot with its ping turned off: without the privileged
+                # message-content intent Discord sends such a message with no text.
+                hint = f"I can only read messages that mention me: reply again with @{me.display_name} in it."
+            else:
+                hint = "Ask me about a paper or a topic from the digests, e.g. *what is VPTQ?*"
+            await self._send(message.channel, hint, reference=message)
             return
         wait = self.bot.cooldown.retry_after(message.author.id)
         if wait:
@@ -180,7 +187,8 @@ class AskCog(commands.Cog):
         try:
             answer = await self.compute(question, [])
         except Busy:
-            await interaction.followup.send(
+            await followup(
+                interaction,
                 "I'm answering a lot of questions right now; please ask again in a minute.",
                 ephemeral=True,
                 allowed_mentions=discord.AllowedMentions.none(),
@@ -195,7 +203,7 @@ class AskCog(commands.Cog):
                 kwargs["embed"] = part.embed
             if last:
                 kwargs["view"] = feedback_view(answer_id)
-            await interaction.followup.send(part.content or "…", **kwargs)
+            await followup(interaction, part.content or "…", **kwargs)
 
 
 def _strip_mentions(content: str, bot_id: int) -> str:

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.app import followup
 from bot.discord_render import digest_pages
 
 if TYPE_CHECKING:
@@ -60,13 +61,13 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="The w
         if chosen is None:
             weeks = await self.bot.blocking(self.bot.engine.weeks)
             hint = f" Known weeks: {', '.join(weeks[-6:])}." if weeks else " No digest has been ingested yet."
-            await interaction.followup.send(f"There is no digest for that week.{hint}", ephemeral=True)
+            await followup(interaction, f"There is no digest for that week.{hint}", ephemeral=True)
             return
         pages = digest_pages(chosen, papers)
         if len(pages) == 1:
-            await interaction.followup.send(embed=pages[0], allowed_mentions=discord.AllowedMentions.none())
+            await followup(interaction, embed=pages[0], allowed_mentions=discord.AllowedMentions.none())
             return
-        await interaction.followup.send(embed=pages[0], view=Pager(pages), allowed_mentions=discord.AllowedMentions.none())
+        await followup(interaction, embed=pages[0], view=Pager(pages), allowed_mentions=discord.AllowedMentions.none())
 
     @show.autocomplete("week")
     async def week_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.app import followup
 from bot.discord_render import paper_embed, safe
 
 if TYPE_CHECKING:
@@ -31,7 +32,8 @@ class PaperCog(commands.Cog):
         await interaction.response.defer(thinking=True)
         matches = await self.bot.blocking(self.bot.engine.find_papers, query, 6)
         if not matches:
-            await interaction.followup.send(
+            await followup(
+                interaction,
                 f"No paper in the digests matches “{safe(query[:100])}”. Try a title, an arXiv id or a few keywords.",
                 allowed_mentions=discord.AllowedMentions.none(),
             )
@@ -45,7 +47,8 @@ class PaperCog(commands.Cog):
             others = []
         else:
             others = [m.paper for m in matches[1:] if m.score >= AMBIGUOUS * best.score]
-        await interaction.followup.send(
+        await followup(
+            interaction,
             embed=paper_embed(best.paper, did_you_mean=others),
             allowed_mentions=discord.AllowedMentions.none(),
         )
