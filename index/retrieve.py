@@ -112,9 +112,23 @@ class Retriever:
         self.embed_query = embed_query
         self.index_of = {p.paper_id: i for i, p in enumerate(self.papers)}
         self.lexical = LexicalIndex(self.papers)
+        # Inverted maps from a word to the papers it could match, so that the
+        # metadata pass looks only at candidates, not at every paper per question.
         self._org_keys = [[_org_key(o) for o in p.orgs] for p in self.papers]
         self._topic_terms = [frozenset(tokenize(" ".join(p.topics))) for p in self.papers]
         self._titles = [_spaced_words(p.title) for p in self.papers]
+        self._by_org_word: dict[str, set[int]] = {}
+        self._by_topic_term: dict[str, set[int]] = {}
+        self._by_title_word: dict[str, set[int]] = {}
+        for i in range(len(self.papers)):
+            for key in self._org_keys[i]:
+                for word in key:
+                    self._by_org_word.setdefault(word, set()).add(i)
+            for term in self._topic_terms[i]:
+                self._by_topic_term.setdefault(term, set()).add(i)
+            title_words = self._titles[i].split()
+            if len(title_words) >= _TITLE_MIN_WORDS:
+                self._by_title_word.setdefault(title_words[0], set()).add(i)
 
     def search(
         self, query: str, k: int = 10, mode: Mode = "hybrid", filters: SearchFilters | None = None
@@ -190,13 +204,22 @@ class Retriever:
         terms = set(tokenize(query))
         spaced_query = _spaced_words(query)
         org_words: set[str] = set()
-        for i, paper in enumerate(self.papers):
+        candidates: set[int] = set()
+        for word in words:
+            candidates |= self._by_org_word.get(word, set())
+        for term in terms:
+            candidates |= self._by_topic_term.get(term, set())
+        title_candidates: set[int] = set()
+        for word in all_words:
+            title_candidates |= self._by_title_word.get(word, set())
+        candidates |= title_candidates
+        for i in sorted(candidates):
             if allowed is not None and not allowed[i]:
                 continue
             matched = [key for key in self._org_keys[i] if key and key <= words]
             topic = bool(self._topic_terms[i]) and self._topic_terms[i] <= terms
             title = self._titles[i]
-            named = title.count(" ") >= _TITLE_MIN_WORDS and title in spaced_query
+            named = i in title_candidates and title in spaced_query
             if matched or topic or named:
                 hit = self._hit(hits, i)
                 hit.org_match, hit.topic_match, hit.title_match = bool(matched), topic, named
