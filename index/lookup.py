@@ -45,6 +45,7 @@ class PaperLookup:
     def __init__(self, papers: Sequence[Paper]) -> None:
         self.papers = sorted(papers, key=lambda p: (p.date or "", p.paper_id), reverse=True)
         self._titles = [normalise_title(p.title) for p in self.papers]
+        self._spaced_titles = [f" {t}" for t in self._titles]
         self._by_arxiv: dict[str, list[Paper]] = {}
         self._by_url: dict[str, list[Paper]] = {}
         for p in self.papers:
@@ -93,15 +94,19 @@ class PaperLookup:
         exact = self._exact(prefix.strip())
         chosen: list[int] = [self._position[m.paper.paper_id] for m in exact]
         seen = set(chosen)
-        # Titles that start with the input first, then titles with it at a word start.
-        starts = [i for i, title in enumerate(self._titles) if title.startswith(text)]
-        inside = [i for i, title in enumerate(self._titles) if f" {text}" in f" {title}" and not title.startswith(text)]
-        for i in starts + inside:
-            if len(chosen) >= limit:
-                break
-            if i not in seen:
-                chosen.append(i)
-                seen.add(i)
+        # Titles that start with the input first, then titles with it at a word
+        # start; each scan stops as soon as the list is full.
+        word_start = f" {text}"
+        for matches in (
+            (i for i, title in enumerate(self._titles) if title.startswith(text)),
+            (i for i, title in enumerate(self._spaced_titles) if word_start in title),
+        ):
+            for i in matches:
+                if len(chosen) >= limit:
+                    break
+                if i not in seen:
+                    chosen.append(i)
+                    seen.add(i)
         if len(chosen) < limit and len(text) >= 3:
             for _t, _score, i in process.extract(
                 text, self._titles, scorer=fuzz.partial_ratio, limit=limit, score_cutoff=70.0
