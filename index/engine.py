@@ -108,11 +108,12 @@ class Engine:
         return Stats(papers=len(papers), weeks=weeks, sources=sources, collection=self.store.name)
 
     def retriever(self) -> "Retriever":
-        from index.embedding import embed_query
+        from index.embedding import embed_query, preload
         from index.retrieve import Retriever
 
         with self._lock:
             if self._retriever is None:
+                preload()
                 self._retriever = Retriever(self.papers(), self.store, embed_query)
             return self._retriever
 

@@ -49,26 +49,46 @@ def _stemmer():  # noqa: ANN202 - PyStemmer has no type stubs
 
 def raw_words(text: str) -> list[str]:
     """Lower-cased word tokens, hyphenated names kept whole (``r-mcts``)."""
-    return [m.group(0).lower().replace("’", "'") for m in _TOKEN.finditer(text)]
+    return _TOKEN.findall(text.lower().replace("’", "'"))
+
+
+#: (word, keep_stopwords) -> its index terms.  Digests reuse a small vocabulary,
+#: so a dictionary hit replaces splitting and stemming for most words, which is
+#: most of the time it takes to build the index.
+_TERMS: dict[tuple[str, bool], tuple[str, ...]] = {}
+_TERM_CACHE_LIMIT = 500_000
+
+
+def _word_terms(word: str, keep_stopwords: bool) -> tuple[str, ...]:
+    """A word's stemmed terms; a compound (``r-mcts``) also yields its parts."""
+    stem = _stemmer().stemWord
+    parts = [p for p in _SPLIT.split(word) if p]
+    out: list[str] = []
+    if len(parts) > 1:
+        out.append("".join(parts))
+        candidates = parts
+    else:
+        candidates = [word]
+    for part in candidates:
+        if not keep_stopwords and part in STOPWORDS:
+            continue
+        if len(part) == 1 and not part.isdigit() and len(parts) == 1:
+            continue
+        out.append(stem(part))
+    return tuple(out)
 
 
 def tokenize(text: str, *, keep_stopwords: bool = False) -> list[str]:
     """Stemmed index terms of ``text``; compound names also yield their parts."""
-    stem = _stemmer().stemWord
     out: list[str] = []
     for word in raw_words(text):
-        parts = [p for p in _SPLIT.split(word) if p]
-        if len(parts) > 1:
-            out.append("".join(parts))
-            candidates = parts
-        else:
-            candidates = [word]
-        for part in candidates:
-            if not keep_stopwords and part in STOPWORDS:
-                continue
-            if len(part) == 1 and not part.isdigit() and len(parts) == 1:
-                continue
-            out.append(stem(part))
+        key = (word, keep_stopwords)
+        terms = _TERMS.get(key)
+        if terms is None:
+            terms = _word_terms(word, keep_stopwords)
+            if len(_TERMS) < _TERM_CACHE_LIMIT:
+                _TERMS[key] = terms
+        out.extend(terms)
     return out
 
 
