@@ -44,39 +44,59 @@ def chroma_binary() -> str:
     return which
 
 
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    import chromadb
+class ChromaServer:
+    """A real ``chroma run`` on 127.0.0.1 that a test can kill and start again on
+    the same data and port."""
 
-    port = free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
-    log = (path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [chroma_binary(), "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    try:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import chromadb
+
+        log = (self.path / "server.log").open("ab")
+        self.proc = subprocess.Popen(
+            [chroma_binary(), "run", "--path", str(self.path / "db"), "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + 60
         while True:
-            if proc.poll() is not None:
-                pytest.fail(f"chroma run exited with {proc.returncode}: {(path / 'server.log').read_text()[-2000:]}")
+            if self.proc.poll() is not None:
+                pytest.fail(f"chroma run exited with {self.proc.returncode}: {(self.path / 'server.log').read_text()[-2000:]}")
             try:
-                chromadb.HttpClient(host="127.0.0.1", port=port).heartbeat()
-                break
+                chromadb.HttpClient(host="127.0.0.1", port=self.port).heartbeat()
+                return
             except Exception:
                 if time.monotonic() > deadline:
                     pytest.fail("chroma run did not answer within 60 s")
                 time.sleep(0.1)  # polling the server's readiness, not waiting out a fixed delay
-        yield "127.0.0.1", port
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server"))
+    server.start()
+    try:
+        yield "127.0.0.1", server.port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        server.stop()
 
 
 def server_engine(host: str, port: int, data_dir: Path) -> Engine:
@@ -106,3 +126,36 @@ def test_an_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable) as info:
         engine.stats()
     assert "127.0.0.1" in str(info.value)
+
+
+def test_server_killed_mid_ingest_then_a_rerun_completes_without_duplicates(tmp_path: Path) -> None:
+    from index.pipeline import BATCH_PAPERS, Ingestor
+    from index.models import ParseResult
+    from index.store import PaperStore, collection_name
+    from tests.fakes import HashEmbedding
+    from tests.test_pipeline import make_paper
+
+    server = ChromaServer(tmp_path)
+    server.start()
+    try:
+        settings = Settings.from_env(environ={"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(server.port)}, dotenv_path=None, data_dir=tmp_path / "data")
+        papers = [make_paper(i, summary=f"Short summary number {i}.") for i in range(3 * BATCH_PAPERS)]
+
+        def kill_after_first_batch(done: int, total: int) -> None:
+            if done == BATCH_PAPERS:
+                server.kill()
+
+        ingestor = Ingestor(PaperStore.open(settings, collection_name("test-hash-64")), HashEmbedding(), tmp_path / "docstore")
+        with pytest.raises(StoreUnavailable) as info:
+            ingestor.ingest(ParseResult(papers=papers), progress=kill_after_first_batch)
+        assert f"after {BATCH_PAPERS} of {len(papers)}" in str(info.value)
+
+        server.start()
+        store = PaperStore.open(settings, collection_name("test-hash-64"))
+        report = Ingestor(store, HashEmbedding(), tmp_path / "docstore").ingest(ParseResult(papers=papers))
+        assert report.papers == len(papers)
+        assert store.count_chunks() == len(papers)  # one chunk each: nothing written twice
+        again = Ingestor(store, HashEmbedding(), tmp_path / "docstore").ingest(ParseResult(papers=papers))
+        assert (again.new, again.updated, again.unchanged, again.papers) == (0, 0, len(papers), len(papers))
+    finally:
+        server.stop()
