@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import discord
@@ -21,6 +22,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.limits import AnswerSlots, Cooldown
+from bot.schedule import utc_now
 
 if TYPE_CHECKING:
     from bot.state import BotState
@@ -31,7 +33,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-COGS = ("bot.cogs.ask", "bot.cogs.paper", "bot.cogs.digest")
+COGS = ("bot.cogs.ask", "bot.cogs.paper", "bot.cogs.digest", "bot.cogs.announce")
+
+#: Discord's names for the permissions commands check, as users see them.
+PERMISSION_NAMES = {"manage_guild": "Manage Server"}
 
 
 class UserFacingError(Exception):
@@ -46,6 +51,9 @@ class PaperTree(app_commands.CommandTree):
         original = getattr(error, "original", error)
         if isinstance(original, UserFacingError):
             message = str(original)
+        elif isinstance(error, app_commands.MissingPermissions):
+            names = [PERMISSION_NAMES.get(p, p.replace("_", " ").title()) for p in error.missing_permissions]
+            message = f"You need the {' and '.join(names)} permission to do that."
         elif isinstance(error, app_commands.CheckFailure):
             message = "You can't use that command here."
         else:
@@ -103,9 +111,18 @@ def intents() -> discord.Intents:
 
 
 class PaperBot(commands.Bot):
-    """paperbot on Discord.  Built by :func:`make_bot` with its engine and state."""
+    """paperbot on Discord.  Built by :func:`make_bot` with its engine, state and
+    clock (the scheduler reads the time only through ``clock``, so tests set it)."""
 
-    def __init__(self, engine: "Engine", state: "BotState", settings: "Settings", **options: Any) -> None:
+    def __init__(
+        self,
+        engine: "Engine",
+        state: "BotState",
+        settings: "Settings",
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        **options: Any,
+    ) -> None:
         # The bot has no voice features: discord.py's start-up warnings that the
         # voice libraries are missing would only send operators looking for a fault.
         discord.VoiceClient.warn_nacl = False
@@ -121,6 +138,7 @@ class PaperBot(commands.Bot):
         self.engine = engine
         self.state = state
         self.settings = settings
+        self.clock = clock
         self.cooldown = Cooldown(settings.ask_cooldown)
         self.slots = AnswerSlots(settings.max_concurrent_answers)
         self.sync_on_start: int | None = settings.discord_dev_guild_id

@@ -263,6 +263,57 @@ def cmd_feedback(args: argparse.Namespace, settings: "Settings") -> int:
     return EXIT_OK
 
 
+def cmd_announce(args: argparse.Namespace, settings: "Settings") -> int:
+    """What the bot would post for a week: the very messages, rendered by the same
+    function as the real announcement, printed instead of sent."""
+    from bot.discord_render import announcement, message_text
+    from bot.runner import state_path
+    from bot.state import BotState
+
+    engine = build_engine(settings)
+    week, papers = engine.week_papers(args.week)
+    if week is None:
+        known = engine.weeks()
+        hint = f"known weeks: {', '.join(known[-6:])}" if known else "no digest has been ingested yet"
+        what = f"no digest for the week {args.week}" if args.week else "nothing to announce"
+        print(f"paperbot: {what}: {hint}", file=sys.stderr)
+        return EXIT_NOTHING_READ
+    rendered = announcement(week, papers)
+    path = state_path(settings)
+    waiting: list[int] = []
+    if path.exists():
+        state = BotState(path)
+        sent = state.sent_channels(week)
+        waiting = [
+            s.channel_id
+            for s in state.subscriptions()
+            if s.channel_id not in sent and not (s.last_week and s.last_week >= week)
+        ]
+    if args.json:
+        emit_json(
+            {
+                "week": week,
+                "channels": waiting,
+                "thread_name": rendered.thread_name,
+                "messages": [
+                    {"where": where, "content": m.content, "embeds": [m.embed.to_dict()] if m.embed else []}
+                    for where, m in rendered.messages
+                ],
+            }
+        )
+        return EXIT_OK
+    style = Style(sys.stdout)
+    targets = ", ".join(map(str, waiting)) if waiting else "none"
+    print(style.dim(f"dry run, nothing is posted · week {week} · subscribed channels not sent it yet: {targets}"))
+    print(style.bold("\n── in the channel ──"))
+    print(message_text(rendered.channel_message))
+    print(style.bold(f"\n── thread “{rendered.thread_name}”, opened from that message ──"))
+    for message in rendered.thread_messages:
+        print()
+        print(message_text(message))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="where the index and bot state live (env PAPERBOT_DATA_DIR, default ./data)")
@@ -316,6 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("feedback", parents=[common], help="export the 👍/👎 feedback on answers")
     p.set_defaults(func=cmd_feedback)
+
+    p = sub.add_parser("announce", parents=[common], help="show the weekly digest announcement the bot would post")
+    p.add_argument(
+        "--dry-run", action="store_true", required=True, help="print the messages instead of posting (the bot posts on its schedule)"
+    )
+    p.add_argument("--week", help="digest week YYYY-MM-DD (default: the newest)")
+    p.set_defaults(func=cmd_announce)
 
     p = sub.add_parser("eval", parents=[common], help="score retrieval and answers on JSONL question sets")
     p.add_argument("files", nargs="+", metavar="FILE.jsonl")

@@ -8,15 +8,18 @@ every piece of text from users or digests is made mention-inert.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
 import discord
 
-from bot.render import neutralise_mentions, shorten, split_message
+from bot.render import MESSAGE_LIMIT, neutralise_mentions, shorten, split_message
+from bot.schedule import utc_text
 
 if TYPE_CHECKING:
+    from bot.state import Subscription
     from index.answer import Answer
+    from index.freshness import SourceRecord
     from index.models import Paper
 
 TITLE_LIMIT = 256
@@ -27,6 +30,7 @@ EMBED_TOTAL_LIMIT = 6000
 FOOTER_LIMIT = 2048
 ACCENT = discord.Colour(0x5865F2)
 PAPERS_PER_PAGE = 8
+THREAD_NAME_LIMIT = 100
 
 
 @dataclass
@@ -122,6 +126,108 @@ def digest_pages(week: str, papers: Sequence["Paper"], per_page: int = PAPERS_PE
         embed.set_footer(text=f"Page {number}/{len(chunks)} · {len(papers)} papers · ask about them with /ask")
         pages.append(_fit(embed))
     return pages
+
+
+@dataclass
+class Announcement:
+    """A week's digest as the bot posts it to a subscribed channel.
+
+    The first message goes in the channel (heading, the week's top papers, how
+    to ask about them); a thread is opened from it for questions, and the rest
+    of the week's papers follow inside that thread so the channel stays tidy.
+    ``paperbot announce --dry-run`` prints this same object.
+    """
+
+    week: str
+    channel_message: Outgoing
+    thread_name: str
+    thread_messages: list[Outgoing] = field(default_factory=list)
+
+    @property
+    def messages(self) -> list[tuple[str, Outgoing]]:
+        """Every message in posting order, with where it goes ("channel" or "thread")."""
+        return [("channel", self.channel_message)] + [("thread", m) for m in self.thread_messages]
+
+
+def announcement(week: str, papers: Sequence["Paper"], bot_name: str = "paperbot") -> Announcement:
+    """The announcement of ``week``: digest pages, the first one in the channel."""
+    pages = digest_pages(week, papers)
+    count = len(papers)
+    more = count - len(pages[0].fields)
+    lines = [
+        f"📰 **New AI paper digest: week of {week}** ({count} paper{'s' if count != 1 else ''})",
+        f"Questions about them? Ask in the thread below and mention @{safe(bot_name)}, or use /ask anywhere.",
+    ]
+    if more > 0:
+        lines.append(f"The other {more} papers are in the thread.")
+    return Announcement(
+        week=week,
+        channel_message=Outgoing(content="\n".join(lines), embed=pages[0]),
+        thread_name=clip(f"Questions about this week ({week})", THREAD_NAME_LIMIT),
+        thread_messages=[Outgoing(content=None, embed=page) for page in pages[1:]],
+    )
+
+
+def message_text(message: Outgoing) -> str:
+    """A message as plain text (content, then the embed's title, fields and footer),
+    for printing what the bot would post."""
+    lines = [message.content] if message.content else []
+    embed = message.embed
+    if embed is not None:
+        if embed.title:
+            lines.append(f"## {embed.title}" + (f" <{embed.url}>" if embed.url else ""))
+        if embed.description:
+            lines.append(embed.description)
+        for f in embed.fields:
+            value = (f.value or "").replace("\n", "\n  ")
+            lines.append(f"- {f.name}\n  {value}")
+        if embed.footer.text:
+            lines.append(f"-- {embed.footer.text}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class DigestStatus:
+    """Everything ``/digest status`` reports for one server."""
+
+    schedule: str
+    next_run: str
+    subscriptions: Sequence["Subscription"]
+    papers: int
+    newest_week: str | None
+    sources: Sequence[str]
+    records: Sequence["SourceRecord"]
+    poll_minutes: float
+
+
+def status_text(status: DigestStatus) -> str:
+    """``/digest status`` as one message: subscriptions and their problems, the
+    next run, and how fresh the index is."""
+    lines = [f"**Weekly digest**: posted {status.schedule}; next run {status.next_run}."]
+    if status.subscriptions:
+        lines.append("**Subscribed channels**")
+        for sub in status.subscriptions:
+            last = f"week of {sub.last_week} ({utc_text(sub.last_sent)})" if sub.last_week else "nothing yet"
+            lines.append(f"• <#{sub.channel_id}>: last posted {last}")
+            if sub.problem:
+                lines.append(f"  ⚠️ {safe(sub.problem)} ({utc_text(sub.problem_at)})")
+    else:
+        lines.append("No channel here is subscribed: use `/digest subscribe` (needs Manage Server).")
+    newest = f", newest digest week {status.newest_week}" if status.newest_week else ""
+    lines.append(f"**Index**: {status.papers} papers{newest}.")
+    if status.sources:
+        ingested = [r.ingested_at for r in status.records if r.ingested_at]
+        last = utc_text(max(ingested)) if ingested else "never"
+        lines.append(
+            f"**Sources**: {len(status.sources)} polled every {status.poll_minutes:g} min; last new content ingested {last}."
+        )
+        configured = set(status.sources)
+        for record in status.records:
+            if record.error and record.spec in configured:
+                lines.append(f"  ⚠️ {safe(clip(record.spec, 120))}: {safe(record.error)} ({utc_text(record.failed_at)})")
+    else:
+        lines.append("**Sources**: none configured (PAPERBOT_SOURCES); digests are added with `paperbot ingest`.")
+    return clip("\n".join(lines), MESSAGE_LIMIT)
 
 
 def _join_within(sep: str, lines: Sequence[str], limit: int) -> str:

@@ -1,8 +1,15 @@
-"""The bot's own durable state (feedback now; subscriptions later) in SQLite.
+"""The bot's own durable state in SQLite: answers and feedback, digest
+subscriptions, which week each channel was sent, and the announcement schedule.
 
 SQLite from the standard library gives atomic, crash-safe writes with no
 server.  Only ids are stored about people (never names), and every call is
 short and blocking, so the Discord layer runs them with ``asyncio.to_thread``.
+
+Exactly-once announcements rest on the ``announcements`` table, one row per
+(channel, week) under a primary key: a row is *claimed* before the post is
+sent and marked *sent* once Discord confirmed it.  A claim that was never
+confirmed (the bot died between sending and recording) is treated as sent:
+a possibly missed announcement is preferred over a duplicate.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Literal, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +46,32 @@ CREATE TABLE IF NOT EXISTS feedback (
     created REAL NOT NULL,
     PRIMARY KEY (answer_id, user_id)
 );
+CREATE TABLE IF NOT EXISTS subscriptions (
+    channel_id INTEGER PRIMARY KEY,
+    guild_id INTEGER NOT NULL,
+    subscribed_by INTEGER,
+    created REAL NOT NULL,
+    problem TEXT,
+    problem_at REAL
+);
+CREATE TABLE IF NOT EXISTS announcements (
+    channel_id INTEGER NOT NULL,
+    week TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('claimed', 'sent')),
+    claimed REAL NOT NULL,
+    sent REAL,
+    message_id INTEGER,
+    thread_id INTEGER,
+    PRIMARY KEY (channel_id, week)
+);
+CREATE INDEX IF NOT EXISTS announcements_thread ON announcements (thread_id);
+CREATE TABLE IF NOT EXISTS schedule (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+
+ClaimOutcome = Literal["claimed", "sent", "unconfirmed"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +96,34 @@ class FeedbackRow:
             "up": self.up,
             "down": self.down,
         }
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A channel that receives the weekly digest, with what it was last sent."""
+
+    channel_id: int
+    guild_id: int
+    subscribed_by: int | None
+    created: float
+    #: Why the last delivery failed (deleted channel, lost permission), until one succeeds.
+    problem: str | None = None
+    problem_at: float | None = None
+    last_week: str | None = None
+    last_sent: float | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The result of claiming (channel, week) before posting it.
+
+    ``claimed``: this caller owns the post; ``sent``: it went out before;
+    ``unconfirmed``: an earlier attempt claimed it at ``since`` and never
+    recorded Discord's confirmation.
+    """
+
+    outcome: ClaimOutcome
+    since: float | None = None
 
 
 class BotState:
@@ -133,3 +193,112 @@ class BotState:
             FeedbackRow(r[0], r[1], r[2], json.loads(r[3]), bool(r[4]), r[5], int(r[6] or 0), int(r[7] or 0))
             for r in rows
         ]
+
+    # -- digest subscriptions ------------------------------------------------------
+    def subscribe(self, guild_id: int, channel_id: int, user_id: int | None) -> bool:
+        """Subscribe a channel; False if it already was (its problem, if any, is cleared
+        so the next run tries it again)."""
+        with self._lock, self._connect() as db:
+            cur = db.execute(
+                "INSERT INTO subscriptions (channel_id, guild_id, subscribed_by, created) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(channel_id) DO NOTHING",
+                (channel_id, guild_id, user_id, time.time()),
+            )
+            if cur.rowcount == 1:
+                return True
+            db.execute("UPDATE subscriptions SET problem = NULL, problem_at = NULL WHERE channel_id = ?", (channel_id,))
+            return False
+
+    def unsubscribe(self, channel_id: int) -> bool:
+        """Stop announcing in a channel; False if it was not subscribed.  What it was
+        sent is kept, so subscribing again never repeats a week."""
+        with self._lock, self._connect() as db:
+            return db.execute("DELETE FROM subscriptions WHERE channel_id = ?", (channel_id,)).rowcount == 1
+
+    def subscriptions(self, guild_id: int | None = None) -> list[Subscription]:
+        """Subscribed channels (of one guild, or all), oldest subscription first."""
+        query = (
+            "SELECT s.channel_id, s.guild_id, s.subscribed_by, s.created, s.problem, s.problem_at, a.week, a.sent"
+            " FROM subscriptions s LEFT JOIN announcements a ON a.channel_id = s.channel_id AND a.state = 'sent'"
+            " AND a.week = (SELECT MAX(week) FROM announcements b WHERE b.channel_id = s.channel_id AND b.state = 'sent')"
+        )
+        params: tuple[Any, ...] = ()
+        if guild_id is not None:
+            query += " WHERE s.guild_id = ?"
+            params = (guild_id,)
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY s.created, s.channel_id", params).fetchall()
+        return [Subscription(*row) for row in rows]
+
+    def record_problem(self, channel_id: int, problem: str | None) -> None:
+        """Note why delivering to a channel failed (None: it works again)."""
+        with self._lock, self._connect() as db:
+            db.execute(
+                "UPDATE subscriptions SET problem = ?, problem_at = ? WHERE channel_id = ?",
+                (problem, time.time() if problem else None, channel_id),
+            )
+
+    # -- exactly-once announcements ---------------------------------------------------
+    def claim_announcement(self, channel_id: int, week: str) -> Claim:
+        """Claim the right to post ``week`` in a channel; the primary key makes this
+        atomic, so two runs (or two processes) can never both own it."""
+        with self._lock, self._connect() as db:
+            cur = db.execute(
+                "INSERT INTO announcements (channel_id, week, state, claimed) VALUES (?, ?, 'claimed', ?)"
+                " ON CONFLICT(channel_id, week) DO NOTHING",
+                (channel_id, week, time.time()),
+            )
+            if cur.rowcount == 1:
+                return Claim("claimed")
+            state, claimed = db.execute(
+                "SELECT state, claimed FROM announcements WHERE channel_id = ? AND week = ?", (channel_id, week)
+            ).fetchone()
+        return Claim("sent" if state == "sent" else "unconfirmed", claimed)
+
+    def confirm_announcement(self, channel_id: int, week: str, message_id: int) -> None:
+        """Discord accepted the post: the week is sent to this channel for good."""
+        with self._lock, self._connect() as db:
+            db.execute(
+                "UPDATE announcements SET state = 'sent', sent = ?, message_id = ? WHERE channel_id = ? AND week = ?",
+                (time.time(), message_id, channel_id, week),
+            )
+
+    def release_announcement(self, channel_id: int, week: str) -> None:
+        """Discord refused the post, so nothing was shown: drop the claim so a later run may try again."""
+        with self._lock, self._connect() as db:
+            db.execute(
+                "DELETE FROM announcements WHERE channel_id = ? AND week = ? AND state = 'claimed'", (channel_id, week)
+            )
+
+    def set_announcement_thread(self, channel_id: int, week: str, thread_id: int) -> None:
+        with self._lock, self._connect() as db:
+            db.execute(
+                "UPDATE announcements SET thread_id = ? WHERE channel_id = ? AND week = ?", (thread_id, channel_id, week)
+            )
+
+    def announcement_week(self, thread_id: int) -> str | None:
+        """The digest week whose announcement opened this thread, if it is one."""
+        with self._connect() as db:
+            row = db.execute("SELECT week FROM announcements WHERE thread_id = ?", (thread_id,)).fetchone()
+        return row[0] if row else None
+
+    def sent_channels(self, week: str) -> set[int]:
+        """Channels that were sent (or claimed) ``week`` already."""
+        with self._connect() as db:
+            rows = db.execute("SELECT channel_id FROM announcements WHERE week = ?", (week,)).fetchall()
+        return {row[0] for row in rows}
+
+    # -- the schedule ------------------------------------------------------------------
+    def last_slot(self) -> str | None:
+        """The last announcement slot (ISO UTC) that was fully handled."""
+        with self._connect() as db:
+            row = db.execute("SELECT value FROM schedule WHERE name = 'announce_slot'").fetchone()
+        return row[0] if row else None
+
+    def set_last_slot(self, slot: str) -> None:
+        with self._lock, self._connect() as db:
+            db.execute(
+                "INSERT INTO schedule (name, value) VALUES ('announce_slot', ?)"
+                " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                (slot,),
+            )

@@ -151,7 +151,9 @@ class Settings:
 
     data_dir: Path = _env("PAPERBOT_DATA_DIR", _path, Path("data"), "where the Chroma store and bot state live")
     top_k: int = _env("PAPERBOT_TOP_K", _positive_int, 5, "papers retrieved per question")
-    sources: tuple[str, ...] = _env("PAPERBOT_SOURCES", _csv, (), "digest files, folders or URLs to ingest")
+    sources: tuple[str, ...] = _env(
+        "PAPERBOT_SOURCES", _csv, (), "digest files, folders or URLs; the bot polls them and ingests what changed"
+    )
     max_digest_mb: float = _env("PAPERBOT_MAX_DIGEST_MB", _positive_float, 20.0, "larger digest files are skipped")
     fetch_timeout: float = _env("PAPERBOT_FETCH_TIMEOUT", _positive_float, 20.0, "seconds to fetch a digest URL")
     chroma_host: str | None = _env("CHROMA_HOST", _optional_str, None, "Chroma server host; unset = embedded store")
@@ -173,9 +175,11 @@ class Settings:
     max_concurrent_answers: int = _env(
         "PAPERBOT_MAX_CONCURRENT_ANSWERS", _positive_int, 4, "answers computed at once"
     )
-    announce_weekday: str = _env("PAPERBOT_ANNOUNCE_WEEKDAY", _weekday, "mon", "weekday of the digest post (UTC)")
+    announce_weekday: str = _env(
+        "PAPERBOT_ANNOUNCE_WEEKDAY", _weekday, "mon", "weekday the bot posts the newest digest to subscribed channels (UTC)"
+    )
     announce_time: str = _env("PAPERBOT_ANNOUNCE_TIME", _hhmm, "09:00", "time of the digest post, HH:MM UTC")
-    poll_minutes: float = _env("PAPERBOT_POLL_MINUTES", _positive_float, 60.0, "minutes between source polls")
+    poll_minutes: float = _env("PAPERBOT_POLL_MINUTES", _positive_float, 60.0, "minutes between polls of PAPERBOT_SOURCES")
     sharded: bool = _env("PAPERBOT_SHARDED", _bool, False, "use AutoShardedBot for large deployments")
     log_level: str = _env("PAPERBOT_LOG_LEVEL", _log_level, "INFO", "logging level")
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -19,6 +20,8 @@ from index.models import Paper
 
 if TYPE_CHECKING:
     from index.answer import Answer, Answerer, Turn
+    from index.freshness import RefreshReport, SourceLedger, SourceRecord
+    from index.models import ParseResult
     from index.pipeline import MiniLMEmbedding
     from index.lookup import LookupMatch, PaperLookup
     from index.pipeline import IngestReport
@@ -73,19 +76,72 @@ class Engine:
         self, specs: Sequence[str], progress: Callable[[int, int], None] | None = None
     ) -> "IngestReport":
         """Read, parse and index digest sources; bad input is reported, not raised."""
-        from index.pipeline import Ingestor
         from index.sources import parse_sources
 
-        parsed = parse_sources(
-            specs,
-            max_bytes=int(self.settings.max_digest_mb * 1024 * 1024),
-            timeout=self.settings.fetch_timeout,
-        )
+        parsed = parse_sources(specs, max_bytes=self.max_bytes, timeout=self.settings.fetch_timeout)
+        return self._ingest_parsed(parsed, progress)
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.settings.max_digest_mb * 1024 * 1024)
+
+    def _ingest_parsed(
+        self, parsed: "ParseResult", progress: Callable[[int, int], None] | None = None
+    ) -> "IngestReport":
+        from index.pipeline import Ingestor
+
         with self._lock:
             report = Ingestor(self.store, self.embed_model, self.docstore_dir).ingest(parsed, progress)
             if report.new or report.updated:
                 self.invalidate()
         return report
+
+    @cached_property
+    def ledger(self) -> "SourceLedger":
+        """What each polled source looked like when it was last ingested (see index/freshness.py)."""
+        from index.freshness import SourceLedger
+
+        return SourceLedger(Path(self.settings.data_dir) / "sources.sqlite3")
+
+    def refresh(self, specs: Sequence[str] | None = None) -> "RefreshReport":
+        """Ingest only the sources (default: the configured ones) that changed since
+        the last refresh.  A source that cannot be read is reported and retried next
+        time; the others still go through.  Blocking: call it off the event loop."""
+        from index.digests import merge_papers
+        from index.freshness import RefreshReport, SourceCheck, probe
+        from index.models import ParseResult
+        from index.sources import parse_loaded
+
+        specs = list(self.settings.sources if specs is None else specs)
+        probes = [
+            probe(spec, self.ledger.get(spec), max_bytes=self.max_bytes, timeout=self.settings.fetch_timeout)
+            for spec in specs
+        ]
+        batch = ParseResult()
+        for result in probes:
+            if result.status != "changed":
+                continue
+            parsed = parse_loaded(result.loaded, result.skipped)
+            if not parsed.papers:
+                result.fail("no papers found: is this a digest?")
+                continue
+            batch.papers.extend(parsed.papers)
+            batch.skipped.extend(parsed.skipped)
+        report = RefreshReport()
+        if batch.papers:
+            batch.papers = merge_papers(batch.papers)
+            report.ingest = self._ingest_parsed(batch)
+        now = time.time()
+        for result in probes:
+            self.ledger.settle(result, now)
+            report.checks.append(SourceCheck(result.spec, result.status, result.reason))
+            if result.status == "failed":
+                log.warning("digest source %s failed (%s); retrying at the next poll", result.spec, result.reason)
+        return report
+
+    def source_records(self) -> list["SourceRecord"]:
+        """The ledger's view of every source polled so far."""
+        return self.ledger.records()
 
     def invalidate(self) -> None:
         """Forget the cached catalogue and the indexes built from it."""
@@ -143,6 +199,19 @@ class Engine:
         self, question: str, history: Sequence["Turn"] = (), filters: "SearchFilters | None" = None
     ) -> "Answer":
         return self.answerer().answer(question, history=history, filters=filters)
+
+    def ask_week(self, question: str, week: str, history: Sequence["Turn"] = ()) -> "Answer":
+        """Answer from one digest week's papers first (a question in that week's
+        announcement thread); when they hold nothing relevant, answer from every
+        digest and say so, rather than abstain on something the index does cover."""
+        from index.retrieve import SearchFilters
+
+        answer = self.ask(question, history, filters=SearchFilters(week=week))
+        if not answer.abstained:
+            return answer
+        wider = self.ask(question, history)
+        note = f"Nothing in the digest of {week} covers this, so this answer looks at every digest."
+        return replace(wider, notice=f"{note} {wider.notice}" if wider.notice else note)
 
     def week_papers(self, week: str | None = None) -> tuple[str | None, list[Paper]]:
         """The papers of one digest week (the latest by default), in digest order."""

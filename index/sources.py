@@ -62,6 +62,11 @@ def load_sources(
 def parse_sources(specs: Sequence[str], *, max_bytes: int, timeout: float) -> ParseResult:
     """Load, parse and merge every source: one paper per identity across all of them."""
     loaded, skipped = load_sources(specs, max_bytes=max_bytes, timeout=timeout)
+    return parse_loaded(loaded, skipped)
+
+
+def parse_loaded(loaded: Sequence[LoadedSource], skipped: Sequence[Skipped] = ()) -> ParseResult:
+    """Parse and merge digests already read (by :func:`load_sources` or a conditional fetch)."""
     result = ParseResult(skipped=list(skipped))
     papers = []
     for source in loaded:
@@ -94,19 +99,71 @@ def _load_file(path: Path, max_bytes: int, loaded: list[LoadedSource], skipped: 
     _accept(name, data, max_bytes, loaded, skipped)
 
 
-def _load_url(url: str, max_bytes: int, timeout: float, loaded: list[LoadedSource], skipped: list[Skipped]) -> None:
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "text/markdown, text/plain, */*"})
+@dataclass(frozen=True)
+class Fetched:
+    """What a GET of a digest URL returned.
+
+    ``not_modified`` means the server answered 304 to the validators sent, so
+    ``data`` is empty and the copy already ingested is still current.
+    """
+
+    url: str
+    data: bytes = b""
+    not_modified: bool = False
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def fetch_url(
+    url: str,
+    *,
+    max_bytes: int,
+    timeout: float,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> Fetched | Skipped:
+    """GET a digest, conditionally when validators from an earlier fetch are given
+    (``If-None-Match`` / ``If-Modified-Since``), so an unchanged digest costs one
+    empty 304 instead of a download.  Failures come back as :class:`Skipped`."""
+    headers = {"User-Agent": USER_AGENT, "Accept": "text/markdown, text/plain, */*"}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    request = urllib.request.Request(url, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only, checked above
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only, checked by callers
             data = response.read(max_bytes + 1)
+            return Fetched(url, data, etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified"))
     except urllib.error.HTTPError as exc:
-        skipped.append(Skipped(url, None, f"HTTP {exc.code} {exc.reason}"))
-        return
+        if exc.code == 304:
+            # A 304 may carry fresher validators; keep the old ones when it does not.
+            return Fetched(
+                url,
+                not_modified=True,
+                etag=exc.headers.get("ETag") or etag,
+                last_modified=exc.headers.get("Last-Modified") or last_modified,
+            )
+        return Skipped(url, None, f"HTTP {exc.code} {exc.reason}")
     except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        skipped.append(Skipped(url, None, f"cannot fetch: {reason}"))
+        return Skipped(url, None, f"cannot fetch: {reason}")
+
+
+def accept_bytes(name: str, data: bytes, max_bytes: int) -> tuple[LoadedSource | None, list[Skipped]]:
+    """Raw bytes of a digest as a :class:`LoadedSource`, or why they cannot be one."""
+    loaded: list[LoadedSource] = []
+    skipped: list[Skipped] = []
+    _accept(name, data, max_bytes, loaded, skipped)
+    return (loaded[0] if loaded else None), skipped
+
+
+def _load_url(url: str, max_bytes: int, timeout: float, loaded: list[LoadedSource], skipped: list[Skipped]) -> None:
+    fetched = fetch_url(url, max_bytes=max_bytes, timeout=timeout)
+    if isinstance(fetched, Skipped):
+        skipped.append(fetched)
         return
-    _accept(url, data, max_bytes, loaded, skipped)
+    _accept(url, fetched.data, max_bytes, loaded, skipped)
 
 
 def _accept(name: str, data: bytes, max_bytes: int, loaded: list[LoadedSource], skipped: list[Skipped]) -> None:

@@ -28,6 +28,12 @@ What it models, because the bot's correctness depends on it:
 * threads: starting a thread from a message gives the thread the message's id
   and sends THREAD_CREATE on the gateway; in ``no_threads_channel_id`` the bot's
   role is denied "create public threads" and Discord answers 403;
+* broken channels: ``channel_errors[id] = FORBIDDEN`` (the bot lost its
+  permissions there) or ``UNKNOWN_CHANNEL`` (the channel was deleted) makes
+  every REST call on that channel fail as Discord would;
+* who may run a command: ``slash(..., permissions=...)`` sets the invoking
+  member's permissions (default: @everyone's, without Manage Server), and
+  channel options (``channels={"channel": id}``) come with their resolved data;
 * the privileged message-content intent: a bot that did not ask for it gets
   an empty ``content`` for messages that do not mention it;
 * reconnects: ``reconnect()`` sends op 7; READY's ``resume_gateway_url`` is a
@@ -60,6 +66,11 @@ BOT_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 38) | (1 << 35) | (1 << 14) | (1
 EVERYONE_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 16) | (1 << 31) | (1 << 38)
 
 CREATE_PUBLIC_THREADS = 1 << 35
+MANAGE_GUILD = 1 << 5
+
+#: (HTTP status, Discord error code, message) for ``FakeDiscord.channel_errors``.
+FORBIDDEN = (403, 50013, "Missing Permissions")
+UNKNOWN_CHANNEL = (404, 10003, "Unknown Channel")
 MESSAGE_CONTENT_INTENT = 1 << 15
 
 EPHEMERAL = 1 << 6
@@ -165,6 +176,7 @@ class FakeDiscord:
         self.bot_role_id = self.snowflake()
         self.channel_ids = [self.snowflake(), self.snowflake(), self.snowflake()]
         self.no_threads_channel_id = self.channel_ids[2]
+        self.channel_errors: dict[int, tuple[int, int, str]] = {}
         self.requests: list[Request] = []
         self.gateway_received: list[dict[str, Any]] = []
         self.gateway_sent: list[dict[str, Any]] = []
@@ -517,6 +529,9 @@ class FakeDiscord:
     async def _channel_route(self, rec: Request, body: Any) -> web.Response:
         p, m = rec.parts, rec.method
         channel_id = int(p[1])
+        if channel_id in self.channel_errors:
+            status, code, message = self.channel_errors[channel_id]
+            return self._error(rec, status, code, message)
         if m == "POST" and p[2:] == ["typing"]:
             return self._ok(rec, None, 204)
         if m == "POST" and p[2:] == ["messages"]:
@@ -856,7 +871,9 @@ class FakeDiscord:
         await self.dispatch("MESSAGE_CREATE", message)
         return message
 
-    def _interaction_payload(self, kind: int, data: dict[str, Any], *, user_id: int, channel_id: int | None) -> dict[str, Any]:
+    def _interaction_payload(
+        self, kind: int, data: dict[str, Any], *, user_id: int, channel_id: int | None, permissions: int = EVERYONE_PERMISSIONS
+    ) -> dict[str, Any]:
         channel_id = channel_id or self.channel_ids[0]
         channel = self.threads.get(channel_id) or self.text_channel(channel_id, self.channel_ids.index(channel_id) if channel_id in self.channel_ids else 0)
         return {
@@ -868,7 +885,7 @@ class FakeDiscord:
             "guild_id": str(self.guild_id),
             "channel": {**channel, "permissions": str(EVERYONE_PERMISSIONS)},
             "channel_id": str(channel_id),
-            "member": self.member(user_id, permissions=EVERYONE_PERMISSIONS),
+            "member": self.member(user_id, permissions=permissions),
             "token": "itok-" + secrets.token_urlsafe(24),
             "version": 1,
             "app_permissions": str(BOT_PERMISSIONS),
@@ -881,10 +898,17 @@ class FakeDiscord:
         }
 
     async def interact(
-        self, kind: int, data: dict[str, Any], *, user_id: int, channel_id: int | None = None, message: dict[str, Any] | None = None
+        self,
+        kind: int,
+        data: dict[str, Any],
+        *,
+        user_id: int,
+        channel_id: int | None = None,
+        message: dict[str, Any] | None = None,
+        permissions: int = EVERYONE_PERMISSIONS,
     ) -> PendingInteraction:
         """Send an INTERACTION_CREATE; returns what to wait on."""
-        payload = self._interaction_payload(kind, data, user_id=user_id, channel_id=channel_id)
+        payload = self._interaction_payload(kind, data, user_id=user_id, channel_id=channel_id, permissions=permissions)
         if message is not None:
             payload["message"] = message
         pending = PendingInteraction(
@@ -911,13 +935,31 @@ class FakeDiscord:
         return data
 
     async def slash(
-        self, name: str, *, user_id: int, channel_id: int | None = None, subcommand: str | None = None, **options: str
+        self,
+        name: str,
+        *,
+        user_id: int,
+        channel_id: int | None = None,
+        subcommand: str | None = None,
+        permissions: int = EVERYONE_PERMISSIONS,
+        channels: dict[str, int] | None = None,
+        **options: str,
     ) -> PendingInteraction:
-        """A user runs ``/name [subcommand] option:value ...`` (string options)."""
+        """A user runs ``/name [subcommand] option:value ...``: string options, and
+        channel options (``channels``) resolved the way Discord sends them."""
         opts: list[dict[str, Any]] = [{"name": k, "type": 3, "value": v} for k, v in options.items()]
+        opts += [{"name": k, "type": 7, "value": str(v)} for k, v in (channels or {}).items()]
         if subcommand:
             opts = [{"name": subcommand, "type": 1, "options": opts}]
-        return await self.interact(2, self.command_data(name, opts), user_id=user_id, channel_id=channel_id)
+        data = self.command_data(name, opts)
+        if channels:
+            data["resolved"] = {
+                "channels": {
+                    str(c): {**self.text_channel(c, self.channel_ids.index(c)), "permissions": str(permissions)}
+                    for c in channels.values()
+                }
+            }
+        return await self.interact(2, data, user_id=user_id, channel_id=channel_id, permissions=permissions)
 
     async def autocomplete(self, name: str, option: str, current: str, *, user_id: int) -> PendingInteraction:
         """A user types ``current`` into ``/name option:`` (type 4 interaction)."""

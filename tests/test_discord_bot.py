@@ -76,39 +76,49 @@ def bot_settings(fake: FakeDiscord, data_dir: Path, env: dict[str, str] | None =
 
 @asynccontextmanager
 async def bot_session(
-    engine: Engine, data_dir: Path, *, token: str = TOKEN, env: dict[str, str] | None = None
+    engine: Engine, data_dir: Path, *, token: str = TOKEN, env: dict[str, str] | None = None, **options: Any
 ) -> AsyncIterator[Session]:
     """A fake Discord and the real bot connected to it; both stopped on exit, whatever happens."""
-    saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
     async with FakeDiscord(token) as fake:
-        settings = bot_settings(fake, data_dir, env)
-        point_at(settings)
-        try:
-            assert discord.http.Route.BASE == fake.api_url
-            assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == fake.gateway_url
-            state = await asyncio.to_thread(BotState, state_path(settings))
-            bot = make_bot(engine, state, settings, guild_ready_timeout=0.05)
-            assert isinstance(bot, PaperBot)
-            async with bot:
-                await bot.login(settings.discord_token.reveal())
-                runner = asyncio.create_task(bot.connect(reconnect=False), name="bot-connect")
-                ready = asyncio.create_task(bot.wait_until_ready(), name="bot-ready")
+        async with running_bot(fake, engine, data_dir, env=env, **options) as session:
+            yield session
+
+
+@asynccontextmanager
+async def running_bot(
+    fake: FakeDiscord, engine: Engine, data_dir: Path, *, env: dict[str, str] | None = None, **options: Any
+) -> AsyncIterator[Session]:
+    """The real bot, built as ``bot/runner.py`` builds it, connected to a running fake
+    (so a test can restart the bot against the same Discord); ``options`` go to ``make_bot``."""
+    saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+    settings = bot_settings(fake, data_dir, env)
+    point_at(settings)
+    try:
+        assert discord.http.Route.BASE == fake.api_url
+        assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == fake.gateway_url
+        state = await asyncio.to_thread(BotState, state_path(settings))
+        bot = make_bot(engine, state, settings, guild_ready_timeout=0.05, **options)
+        assert isinstance(bot, PaperBot)
+        async with bot:
+            await bot.login(settings.discord_token.reveal())
+            runner = asyncio.create_task(bot.connect(reconnect=False), name="bot-connect")
+            ready = asyncio.create_task(bot.wait_until_ready(), name="bot-ready")
+            try:
+                done, _ = await asyncio.wait({runner, ready}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
+                if ready not in done:
+                    if runner in done:
+                        runner.result()  # raises why the bot could not connect
+                    raise AssertionError("the bot did not become ready within 20 s")
+                yield Session(fake, bot, settings)
+            finally:
+                ready.cancel()
+                await bot.close()
                 try:
-                    done, _ = await asyncio.wait({runner, ready}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
-                    if ready not in done:
-                        if runner in done:
-                            runner.result()  # raises why the bot could not connect
-                        raise AssertionError("the bot did not become ready within 20 s")
-                    yield Session(fake, bot, settings)
-                finally:
-                    ready.cancel()
-                    await bot.close()
-                    try:
-                        await asyncio.wait_for(runner, 10)
-                    except asyncio.CancelledError:
-                        pass
-        finally:
-            discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
+                    await asyncio.wait_for(runner, 10)
+                except asyncio.CancelledError:
+                    pass
+    finally:
+        discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
 @pytest.fixture
@@ -711,8 +721,12 @@ async def test_sync_registers_the_slash_commands(tmp_path: Path) -> None:
     assert question["name"] == "question" and question["required"] and question["max_length"] == 1000
     (query,) = commands["paper"]["options"]
     assert query["autocomplete"] is True
-    (show,) = commands["digest"]["options"]
-    assert show["name"] == "show" and show["type"] == 1 and show["options"][0]["autocomplete"] is True
+    digest = {o["name"]: o for o in commands["digest"]["options"]}
+    assert set(digest) == {"show", "subscribe", "unsubscribe", "status"}
+    assert all(o["type"] == 1 for o in digest.values())
+    assert digest["show"]["options"][0]["autocomplete"] is True
+    (channel,) = digest["subscribe"]["options"]
+    assert channel["type"] == 7 and channel["required"] and channel["channel_types"] == [0, 5]
     # Nothing else: sync logs in, registers and leaves without opening the gateway.
     assert fake.gateway_connections == []
 

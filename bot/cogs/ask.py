@@ -3,6 +3,8 @@
 A mention in a channel starts a thread from that message and answers there;
 follow-ups in the thread that mention or reply to the bot are answered with the
 thread's earlier turns as history, so "what about its memory use?" resolves.
+In the thread under a weekly digest announcement, questions are answered from
+that week's papers first (``Engine.ask_week``).
 """
 
 from __future__ import annotations
@@ -73,8 +75,11 @@ class AskCog(commands.Cog):
         self.threads: OrderedDict[int, list[Turn]] = OrderedDict()
 
     # -- shared ------------------------------------------------------------------
-    async def compute(self, question: str, history: list[Turn]) -> "Answer":
+    async def compute(self, question: str, history: list[Turn], week: str | None = None) -> "Answer":
+        """The answer, from one digest week's papers first when ``week`` is given."""
         async with self.bot.slots:
+            if week is not None:
+                return await self.bot.blocking(self.bot.engine.ask_week, question, week, history)
             return await self.bot.blocking(self.bot.engine.ask, question, history)
 
     async def remember(self, answer: "Answer", *, guild_id: int | None, channel_id: int | None, user_id: int) -> int:
@@ -136,9 +141,10 @@ class AskCog(commands.Cog):
         if not in_thread:
             target = await self._open_thread(message, question)
         history = self._history(target.id) if isinstance(target, discord.Thread) else []
+        week = await self.bot.blocking(self.bot.state.announcement_week, target.id) if in_thread else None
         try:
             async with target.typing():
-                answer = await self.compute(question, history)
+                answer = await self.compute(question, history, week)
         except Busy:
             await self._send(target, "I'm answering a lot of questions right now; please ask again in a minute.")
             return

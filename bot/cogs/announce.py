@@ -1,0 +1,272 @@
+"""Background jobs: keep the index fresh and post each new weekly digest.
+
+Two ``tasks.loop`` jobs, both waiting for the gateway in ``before_loop`` and
+cancelled in ``cog_unload``:
+
+* ``poll`` (every ``PAPERBOT_POLL_MINUTES``, only when ``PAPERBOT_SOURCES`` is
+  set) runs :meth:`index.engine.Engine.refresh` in a worker thread.  Deciding
+  what changed (ETag / Last-Modified / content hash) is the engine's business,
+  in ``index/freshness.py``; this cog only decides when.
+* ``tick`` (every minute) calls :meth:`AnnounceCog.run_due` with the bot's
+  clock.  ``run_due(now)`` is the whole scheduler, public and clock-injected, so
+  tests move time forward instead of sleeping.
+
+The ``/digest subscribe|unsubscribe|status`` commands live in the ``/digest``
+group cog (``bot/cogs/digest.py``): discord.py binds a command group to one cog.
+The two cogs share nothing but the durable state and the engine, so either
+works (or fails to load) without the other.
+
+Exactly once per channel and week:
+
+* a run handles the latest weekly slot at or before ``now`` once; the handled
+  slot is stored, so a second run in the same minute, a restart, or the next
+  minute's tick does nothing until the following slot;
+* a slot posts only the *newest* digest week, so a bot that was down for three
+  weeks posts one catch-up announcement, not three;
+* per channel, the (channel, week) row is claimed before sending and marked sent
+  after Discord confirmed the post.  If Discord refuses (403, 404, 5xx) nothing
+  was shown, so the claim is released and the channel retried at the next slot.
+  If the bot dies between sending and recording, the claim stays unconfirmed
+  and is treated as sent (logged, and shown in ``/digest status``): a possibly
+  missed announcement is preferred over a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord.ext import commands, tasks
+
+from bot.discord_render import Announcement, Outgoing, announcement
+from bot.schedule import WeeklySlot, utc_text
+
+if TYPE_CHECKING:
+    from bot.app import PaperBot
+    from bot.state import Subscription
+    from index.freshness import RefreshReport
+
+log = logging.getLogger(__name__)
+
+#: Threads opened under announcements stay open for a week of questions.
+THREAD_ARCHIVE_MINUTES = 10080
+
+Outcome = Literal["posted", "up_to_date", "unconfirmed", "failed"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one run did for one subscribed channel."""
+
+    channel_id: int
+    week: str
+    outcome: Outcome
+    detail: str | None = None
+
+
+class Undeliverable(Exception):
+    """A channel the bot cannot post in; the message says why, for ``/digest status``."""
+
+
+def describe_failure(exc: discord.HTTPException) -> str:
+    """Why Discord refused a post, in words for ``/digest status``."""
+    if isinstance(exc, discord.Forbidden):
+        return "missing permissions: I can't post there (Discord said 403)"
+    if isinstance(exc, discord.NotFound):
+        return "channel not found: deleted, or I was removed (Discord said 404)"
+    return f"Discord refused the post (HTTP {exc.status}); retrying at the next run"
+
+
+class AnnounceCog(commands.Cog):
+    def __init__(self, bot: "PaperBot") -> None:
+        self.bot = bot
+        self.slot = WeeklySlot.from_settings(bot.settings.announce_weekday, bot.settings.announce_time)
+        self._run_lock = asyncio.Lock()
+        self._refresh_lock = asyncio.Lock()
+        self._handled: datetime | None = None
+
+    async def cog_load(self) -> None:
+        self.tick.start()
+        if self.bot.settings.sources:
+            self.poll.change_interval(minutes=self.bot.settings.poll_minutes)
+            self.poll.start()
+
+    async def cog_unload(self) -> None:
+        self.tick.cancel()
+        self.poll.cancel()
+
+    # -- the jobs -------------------------------------------------------------------
+    @tasks.loop(minutes=1)
+    async def tick(self) -> None:
+        try:
+            await self.run_due(self.bot.clock())
+        except Exception:
+            # The loop must survive anything (a store outage, a Discord blip): next minute tries again.
+            log.exception("the digest announcement run failed; trying again in a minute")
+
+    @tick.before_loop
+    async def _tick_after_ready(self) -> None:
+        await self.bot.wait_until_ready()
+
+    @tasks.loop(minutes=60)
+    async def poll(self) -> None:
+        await self.refresh_sources()
+
+    @poll.before_loop
+    async def _poll_after_ready(self) -> None:
+        await self.bot.wait_until_ready()
+
+    async def refresh_sources(self) -> "RefreshReport | None":
+        """Ingest what changed in the configured sources; None when the poll failed as a whole."""
+        async with self._refresh_lock:
+            try:
+                report = await self.bot.blocking(self.bot.engine.refresh, self.bot.settings.sources)
+            except Exception:
+                log.exception("polling the digest sources failed; retrying at the next poll")
+                return None
+        if report.ingest is not None:
+            log.info(
+                "digest sources changed (%s): %d new, %d updated papers",
+                ", ".join(report.specs("changed")),
+                report.ingest.new,
+                report.ingest.updated,
+            )
+        return report
+
+    # -- the scheduler ------------------------------------------------------------------
+    async def handled_slot(self) -> datetime | None:
+        """The last slot fully handled (stored, so restarts know it)."""
+        if self._handled is None:
+            stored = await self.bot.blocking(self.bot.state.last_slot)
+            self._handled = datetime.fromisoformat(stored) if stored else None
+        return self._handled
+
+    async def run_due(self, now: datetime) -> list[Delivery]:
+        """Announce the newest digest week if a slot has passed since the last handled one.
+
+        Safe to call any number of times: the lock serialises overlapping calls and
+        the stored slot makes every call after the first a no-op until the next slot.
+        """
+        async with self._run_lock:
+            slot = self.slot.latest(now)
+            handled = await self.handled_slot()
+            if handled is not None and slot <= handled:
+                return []
+            log.info("announcement slot %s is due", utc_text(slot))
+            deliveries = await self._announce_newest()
+            await self.bot.blocking(self.bot.state.set_last_slot, slot.isoformat())
+            self._handled = slot
+            return deliveries
+
+    async def _announce_newest(self) -> list[Delivery]:
+        subscriptions = await self.bot.blocking(self.bot.state.subscriptions)
+        if not subscriptions:
+            return []
+        if self.bot.settings.sources:
+            await self.refresh_sources()  # a digest published just before the slot makes it in
+        week, papers = await self.bot.blocking(self.bot.engine.week_papers, None)
+        if week is None:
+            log.info("no digest is indexed yet; nothing to announce")
+            return []
+        me = self.bot.user
+        rendered = announcement(week, papers, me.display_name if me else "paperbot")
+        deliveries = []
+        for subscription in subscriptions:
+            try:
+                deliveries.append(await self._deliver(subscription, rendered))
+            except Exception as exc:
+                # Not a refusal from Discord (those are handled inside) but e.g. a dropped
+                # connection mid-post: the post may or may not be out.  A claim made before
+                # stays unconfirmed, so the next run reports it instead of posting twice.
+                log.exception("announcing week %s in channel %s failed", week, subscription.channel_id)
+                problem = f"the last attempt failed unexpectedly ({type(exc).__name__}); see the bot's log"
+                await self.bot.blocking(self.bot.state.record_problem, subscription.channel_id, problem)
+                deliveries.append(Delivery(subscription.channel_id, week, "failed", problem))
+        return deliveries
+
+    async def _deliver(self, subscription: "Subscription", rendered: Announcement) -> Delivery:
+        state = self.bot.state
+        channel_id, week = subscription.channel_id, rendered.week
+        if subscription.last_week is not None and subscription.last_week >= week:
+            return Delivery(channel_id, week, "up_to_date")
+        try:
+            channel = await self._channel(channel_id)
+        except Undeliverable as exc:
+            return await self._refused(channel_id, week, str(exc))
+        claim = await self.bot.blocking(state.claim_announcement, channel_id, week)
+        if claim.outcome == "sent":
+            return Delivery(channel_id, week, "up_to_date")
+        if claim.outcome == "unconfirmed":
+            log.warning(
+                "week %s in channel %s was claimed at %s but its post was never confirmed (the bot stopped mid-post?);"
+                " not posting it again, to avoid a duplicate",
+                week,
+                channel_id,
+                utc_text(claim.since),
+            )
+            problem = f"the post of week {week} was interrupted before Discord confirmed it; not repeated"
+            await self.bot.blocking(state.record_problem, channel_id, problem)
+            return Delivery(channel_id, week, "unconfirmed", problem)
+        first = rendered.channel_message
+        try:
+            message = await channel.send(
+                content=first.content, embed=first.embed, allowed_mentions=discord.AllowedMentions.none()
+            )
+        except discord.HTTPException as exc:
+            await self.bot.blocking(state.release_announcement, channel_id, week)
+            return await self._refused(channel_id, week, describe_failure(exc))
+        await self.bot.blocking(state.confirm_announcement, channel_id, week, message.id)
+        log.info("announced the digest of week %s in channel %s", week, channel_id)
+        if subscription.problem:
+            await self.bot.blocking(state.record_problem, channel_id, None)
+        await self._thread(message, rendered)
+        return Delivery(channel_id, week, "posted")
+
+    async def _channel(self, channel_id: int) -> discord.TextChannel:
+        channel = self.bot.get_channel(channel_id)
+        if channel is None:
+            try:
+                channel = await self.bot.fetch_channel(channel_id)
+            except discord.HTTPException as exc:
+                raise Undeliverable(describe_failure(exc)) from exc
+        if not isinstance(channel, discord.TextChannel):
+            raise Undeliverable("not a text channel any more")
+        return channel
+
+    async def _thread(self, message: discord.Message, rendered: Announcement) -> None:
+        """Open the questions thread and post the rest of the digest in it (in the
+        channel when a thread cannot be opened)."""
+        target: discord.abc.Messageable = message.channel
+        try:
+            thread = await message.create_thread(name=rendered.thread_name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)
+        except discord.HTTPException as exc:
+            log.warning("no questions thread for week %s in channel %s (%s)", rendered.week, message.channel.id, exc)
+            problem = f"posted, but could not open the questions thread (Discord said {exc.status})"
+            await self.bot.blocking(self.bot.state.record_problem, message.channel.id, problem)
+        else:
+            await self.bot.blocking(self.bot.state.set_announcement_thread, message.channel.id, rendered.week, thread.id)
+            target = thread
+        for part in rendered.thread_messages:
+            if not await self._send(target, part):
+                break
+
+    async def _send(self, target: discord.abc.Messageable, part: Outgoing) -> bool:
+        try:
+            await target.send(content=part.content, embed=part.embed, allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException:
+            log.warning("could not post the rest of the digest in %s", getattr(target, "id", "?"), exc_info=True)
+            return False
+        return True
+
+    async def _refused(self, channel_id: int, week: str, problem: str) -> Delivery:
+        log.warning("could not announce week %s in channel %s: %s", week, channel_id, problem)
+        await self.bot.blocking(self.bot.state.record_problem, channel_id, problem)
+        return Delivery(channel_id, week, "failed", problem)
+
+
+async def setup(bot: "PaperBot") -> None:
+    await bot.add_cog(AnnounceCog(bot))
