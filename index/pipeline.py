@@ -13,7 +13,6 @@ server with another machine still reports and writes the truth.
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import shutil
@@ -31,7 +30,15 @@ from llama_index.core.storage.docstore import SimpleDocumentStore
 
 from index.embedding import MODEL_NAME, embed_batch, embed_query
 from index.models import Mention, Paper, ParseResult, Skipped
-from index.store import CHUNK_KEY, CHUNK_OVERLAP, CHUNK_SIZE, PAPER_JSON_KEY, PaperStore, StoreUnavailable
+from index.store import (
+    CHUNK_KEY,
+    CHUNK_OVERLAP,
+    CHUNK_SIZE,
+    PAPER_JSON_KEY,
+    PaperStore,
+    StoreUnavailable,
+    paper_record_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +93,7 @@ def paper_document(paper: Paper) -> Document:
         "week": paper.week or "",
         "orgs": ", ".join(paper.orgs),
         "topics": ", ".join(paper.topics),
-        PAPER_JSON_KEY: json.dumps(paper.to_dict(), sort_keys=True, ensure_ascii=False),
+        PAPER_JSON_KEY: paper_record_json(paper),
     }
     hidden = [k for k in _ALL_KEYS if k not in _EMBED_KEYS]
     return Document(
@@ -134,6 +141,20 @@ def combine(stored: Paper | None, fresh: Paper, ingested_sources: set[str]) -> P
     )
 
 
+def _same_but_position(a: Paper, b: Paper) -> bool:
+    """Two records that differ only in where the digests list the paper (line
+    numbers, which mention comes first): the embedded text is the same."""
+
+    def content(p: Paper) -> dict[str, Any]:
+        d = p.to_dict()
+        d.pop("line")
+        d.pop("source")
+        d["sources"] = sorted((m.source, m.week or "") for m in p.sources)
+        return d
+
+    return content(a) == content(b)
+
+
 def _mention_key(m: Mention) -> tuple[str, str, int]:
     return (m.week or "9999", m.source, m.line or 0)
 
@@ -152,17 +173,20 @@ class Ingestor:
         ingested_sources = {m.source for p in parsed.papers for m in p.sources}
         stored = {p.paper_id: p for p in self.store.get_papers([p.paper_id for p in parsed.papers])}
         changed: list[Paper] = []
+        moved: list[Paper] = []
         for fresh in parsed.papers:
             before = stored.get(fresh.paper_id)
             after = combine(before, fresh, ingested_sources)
             if before is None:
                 report.new += 1
                 changed.append(after)
-            elif before.to_dict() != after.to_dict():
-                report.updated += 1
-                changed.append(after)
-            else:
+            elif before.to_dict() == after.to_dict():
                 report.unchanged += 1
+            else:
+                report.updated += 1
+                (moved if _same_but_position(before, after) else changed).append(after)
+        if moved:
+            self.store.update_records(moved)
         if changed:
             self._write(changed, progress)
         report.papers = self.store.count_papers()

@@ -175,6 +175,25 @@ class PaperStore:
         by_id = {p.paper_id: p for p in filter(None, map(_paper_from_metadata, page["metadatas"] or []))}
         return [by_id[i] for i in wanted if i in by_id]
 
+    def update_records(self, papers: Sequence[Paper]) -> None:
+        """Rewrite the stored record of papers whose text is unchanged, without
+        re-embedding (a digest that gained a week at the top moves every older
+        entry's line number, and that alone must not cost an embedding pass)."""
+        by_id = {p.paper_id: p for p in papers}
+        if not by_id:
+            return
+        found = self.collection.get(
+            where={"$and": [{CHUNK_KEY: 0}, {"paper_id": {"$in": list(by_id)}}]}, include=["metadatas"]
+        )
+        ids, metadatas = [], []
+        for chunk_id, meta in zip(found["ids"], found["metadatas"] or []):
+            paper = by_id.get(str((meta or {}).get("paper_id", "")))
+            if paper is not None:
+                ids.append(chunk_id)
+                metadatas.append({PAPER_JSON_KEY: paper_record_json(paper)})
+        if ids:
+            self.collection.update(ids=ids, metadatas=metadatas)
+
     def delete_chunks(self, paper_ids: Sequence[str]) -> None:
         """Remove every chunk of these papers (one lookup and one delete, not one per paper)."""
         if not paper_ids:
@@ -207,6 +226,11 @@ class PaperStore:
         ):
             hits.append(DenseHit(str(meta.get("paper_id", "")), 1.0 - float(distance), doc or ""))
         return hits
+
+
+def paper_record_json(paper: Paper) -> str:
+    """The paper record as stored on its first chunk."""
+    return json.dumps(paper.to_dict(), sort_keys=True, ensure_ascii=False)
 
 
 def _paper_from_metadata(meta: Any) -> Paper | None:
