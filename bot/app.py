@@ -23,6 +23,7 @@ from discord.ext import commands
 
 from bot.limits import AnswerSlots, Cooldown
 from bot.schedule import utc_now
+from index.store import StoreUnavailable
 
 if TYPE_CHECKING:
     from bot.state import BotState
@@ -37,6 +38,20 @@ COGS = ("bot.cogs.ask", "bot.cogs.paper", "bot.cogs.digest", "bot.cogs.announce"
 
 #: Discord's names for the permissions commands check, as users see them.
 PERMISSION_NAMES = {"manage_guild": "Manage Server"}
+
+#: What users are told while the paper index (Chroma) cannot be reached.
+INDEX_UNAVAILABLE = "Sorry, something went wrong: the paper index is unavailable right now. Please try again in a few minutes."
+#: Generic failure message: no internals, nothing from the exception.
+SOMETHING_WENT_WRONG = "Sorry, something went wrong while answering. Please try again in a moment."
+
+#: Waits between attempts to open the index while it is unavailable (then the last, repeated).
+INDEX_RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+def failure_message(error: BaseException) -> str:
+    """The user's message for an unexpected failure: the index being down is worth
+    saying (it is temporary and not their fault); anything else stays generic."""
+    return INDEX_UNAVAILABLE if isinstance(error, StoreUnavailable) else SOMETHING_WENT_WRONG
 
 
 class UserFacingError(Exception):
@@ -62,7 +77,7 @@ class PaperTree(app_commands.CommandTree):
                 interaction.command.qualified_name if interaction.command else "?",
                 "".join(traceback.format_exception(original)),
             )
-            message = "Sorry, something went wrong while answering. Please try again in a moment."
+            message = failure_message(original)
         await respond(interaction, message, ephemeral=True)
 
 
@@ -142,6 +157,9 @@ class PaperBot(commands.Bot):
         self.cooldown = Cooldown(settings.ask_cooldown)
         self.slots = AnswerSlots(settings.max_concurrent_answers)
         self.sync_on_start: int | None = settings.discord_dev_guild_id
+        #: Set once the paper index has been opened (see :meth:`_open_index`).
+        self.index_ready = asyncio.Event()
+        self._index_task: asyncio.Task[None] | None = None
 
     async def blocking(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run engine or state work in a thread so the gateway heartbeat never stalls."""
@@ -158,15 +176,49 @@ class PaperBot(commands.Bot):
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d commands to dev guild %s", len(synced), self.sync_on_start)
-        # Warm the indexes off the loop so the first question is fast.
-        asyncio.get_running_loop().create_task(self._warm())
+        # Open and warm the indexes off the loop so the first question is fast; while
+        # the index is unavailable this keeps trying, and the bot serves meanwhile.
+        self._index_task = asyncio.get_running_loop().create_task(self._open_index(), name="paperbot-open-index")
 
-    async def _warm(self) -> None:
-        try:
-            await self.blocking(self.engine.retriever)
-            await self.blocking(self.engine.lookup)
-        except Exception:
-            log.warning("warming the index failed; questions will report it", exc_info=True)
+    #: Seconds between attempts to open an unavailable index (the last one repeats).
+    index_retry_delays: tuple[float, ...] = INDEX_RETRY_DELAYS
+
+    async def _open_index(self) -> None:
+        """Open the paper index, retrying with backoff until it works.
+
+        A Chroma server that is down when the bot starts must not stop the bot: it
+        stays connected to Discord, questions are told the index is unavailable,
+        and once this succeeds (or any question gets through) answers work again,
+        since the engine caches only a store that opened.
+        """
+        delays = self.index_retry_delays
+        attempt = 0
+        while True:
+            try:
+                await self.blocking(self.engine.retriever)
+                await self.blocking(self.engine.lookup)
+            except StoreUnavailable as exc:
+                delay = delays[min(attempt, len(delays) - 1)]
+                attempt += 1
+                # A warning, not an error: the bot is healthy and recovers by itself.
+                log.warning("the paper index is unavailable (%s); retrying in %.3gs (attempt %d)", exc, delay, attempt)
+                self.index_ready.clear()
+                await asyncio.sleep(delay)
+                continue
+            except Exception:
+                log.warning("warming the index failed; questions will report it", exc_info=True)
+                return
+            if attempt:
+                log.info("the paper index is available again after %d failed attempts", attempt)
+            self.index_ready.set()
+            return
+
+    async def close(self) -> None:
+        task = getattr(self, "_index_task", None)
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await super().close()
 
     async def on_command_error(self, context: commands.Context[Any], exception: commands.CommandError, /) -> None:
         """Every question mentions the bot and the mention is the command prefix, so

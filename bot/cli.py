@@ -26,6 +26,7 @@ EXIT_OK = 0
 EXIT_NOTHING_READ = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
+EXIT_CRASH = 70  # EX_SOFTWARE
 
 Command = Callable[[argparse.Namespace, "Settings"], int]
 
@@ -392,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"paperbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
     setup_logging("DEBUG" if args.verbose else getattr(args, "log_level", "WARNING"), settings.secrets())
+    from bot.state import StateUnavailable
     from index.store import StoreUnavailable
 
     try:
@@ -400,8 +402,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.debug("store unavailable", exc_info=True)
         print(f"paperbot: index unavailable: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    except StateUnavailable as exc:
+        log.debug("bot state unavailable", exc_info=True)
+        print(f"paperbot: bot state unavailable: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # Through logging, not Python's default hook: the log handler redacts the
+        # token and API keys, and an exception's text can hold either (a URL, a
+        # server's error body echoing a header).  The one line names only the type.
+        log.critical("paperbot %s failed unexpectedly", args.command, exc_info=True)
+        print(f"paperbot: unexpected error ({type(exc).__name__}); the details are in the log above", file=sys.stderr)
+        return EXIT_CRASH
 
 
 if __name__ == "__main__":

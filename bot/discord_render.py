@@ -8,6 +8,7 @@ every piece of text from users or digests is made mention-inert.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
@@ -46,13 +47,47 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+#: Discord server invites, with or without a scheme (Discord links both and shows an invite card).
+_INVITE = re.compile(
+    r"(?<![`\w.])(?:https?://)?(?:www\.)?(?:discord(?:app)?\.com/invite|discord\.gg|discord\.me|dsc\.gg)/[\w-]+",
+    re.I,
+)
+
+
+def defuse_invites(text: str) -> str:
+    """Show invite links as inline code: readable, but neither a link nor an invite card.
+
+    Inline code rather than a broken link (a zero-width space inside it): the
+    text stays exactly what the digest says, copyable by a reader who really
+    wants it, and nothing about it is clickable, in message content and embeds alike.
+    """
+    return _INVITE.sub(lambda m: f"`{m.group(0)}`", text)
+
+
+def is_invite(url: str | None) -> bool:
+    return bool(url and _INVITE.match(url.strip()))
+
+
+def link_target(url: str | None) -> str | None:
+    """The URL to link a title to; never a Discord invite (digest text cannot make the bot advertise a server)."""
+    return None if is_invite(url) else url
+
+
 def safe(text: str) -> str:
-    """User or digest text made inert: no pings, no invite previews."""
-    return neutralise_mentions(discord.utils.escape_mentions(text))
+    """User or digest text made inert: no pings, no invite links or previews."""
+    return defuse_invites(neutralise_mentions(discord.utils.escape_mentions(text)))
+
+
+def echo(text: str, limit: int) -> str:
+    """A user's own input shown back to them (and the channel) as plain text:
+    markdown, masked links, mentions and invites all inert; cut to ``limit`` characters
+    before escaping, so an escape is never cut in half."""
+    return safe(discord.utils.escape_markdown(clip(text, limit)))
 
 
 def _md_link(title: str, url: str | None) -> str:
     title = title.replace("[", "(").replace("]", ")")
+    url = link_target(url)
     return f"[{title}]({url})" if url else title
 
 
@@ -87,7 +122,7 @@ def paper_embed(paper: "Paper", did_you_mean: Sequence["Paper"] = ()) -> discord
     """A paper card: linked title, date, orgs, summary, topics, digest weeks."""
     embed = discord.Embed(
         title=clip(safe(paper.title), TITLE_LIMIT),
-        url=paper.url or None,
+        url=link_target(paper.url) or None,
         description=clip(safe(shorten(paper.summary or paper.headline, 1500)), DESCRIPTION_LIMIT),
         colour=ACCENT,
     )
@@ -115,7 +150,7 @@ def digest_pages(week: str, papers: Sequence["Paper"], per_page: int = PAPERS_PE
         embed = discord.Embed(title=clip(f"AI paper digest — week of {week}", TITLE_LIMIT), colour=ACCENT)
         for paper in chunk:
             blurb = shorten(paper.headline or paper.summary, 300) or "—"
-            link = f"\n{paper.url}" if paper.url else ""
+            link = f"\n{defuse_invites(paper.url)}" if paper.url else ""
             embed.add_field(
                 name=clip(safe(paper.title), TITLE_LIMIT),
                 value=clip(safe(blurb) + link, FIELD_VALUE_LIMIT),

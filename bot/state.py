@@ -5,6 +5,13 @@ SQLite from the standard library gives atomic, crash-safe writes with no
 server.  Only ids are stored about people (never names), and every call is
 short and blocking, so the Discord layer runs them with ``asyncio.to_thread``.
 
+A state file that is not a SQLite database any more (overwritten, truncated by
+a broken disk) is moved aside with a timestamp and a fresh one is started, so
+the bot comes up; the backup is kept for whoever wants to dig in.  A data dir
+that cannot be written (read-only, full) is :class:`StateUnavailable`, with the
+path and the reason.  The paper index lives elsewhere (Chroma) and is never
+touched here.
+
 Exactly-once announcements rest on the ``announcements`` table, one row per
 (channel, week) under a primary key: a row is *claimed* before the post is
 sent and marked *sent* once Discord confirmed it.  A claim that was never
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -126,15 +134,105 @@ class Claim:
     since: float | None = None
 
 
+class StateUnavailable(RuntimeError):
+    """The state database cannot be opened or written; the message says where and why."""
+
+
+#: SQLite's answers for a file that is not (or no longer) a usable database.
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}) if hasattr(sqlite3, "SQLITE_NOTADB") else frozenset()
+
+
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and _CORRUPT_CODES:
+        return code in _CORRUPT_CODES
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text
+
+
+def _storage_problem(folder: Path) -> str | None:
+    """"Read-only file system" or "the disk is full" when that is why ``folder`` cannot be written."""
+    where = folder
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        info = os.statvfs(where)
+    except OSError:
+        return None
+    if info.f_flag & os.ST_RDONLY:
+        return "Read-only file system"
+    if info.f_bavail * info.f_frsize < _LOW_DISK_BYTES:
+        return f"the disk is full: {info.f_bavail * info.f_frsize // 1024} KB free"
+    return None
+
+
+#: Below this much free space a failing database is reported as a full disk.
+_LOW_DISK_BYTES = 1024 * 1024
+
+
 class BotState:
     """One SQLite file under the data dir, opened per call (safe across threads)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        #: Where a corrupt state file was moved at start, if it was.
+        self.backup: Path | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            if not _is_corrupt(exc):
+                raise self._unavailable(exc) from exc
+            self.backup = self._move_aside(exc)
+            try:
+                self._open()
+            except sqlite3.Error as again:
+                raise self._unavailable(again) from again
+        except OSError as exc:
+            raise self._unavailable(exc) from exc
+
+    def _open(self) -> None:
+        """Create the tables and check the file is a sound database (a garbage file
+        can pass the first statements; ``quick_check`` reads every page)."""
         with self._connect() as db:
             db.executescript(SCHEMA)
+            problem = db.execute("PRAGMA quick_check").fetchone()[0]
+            if problem != "ok":
+                raise sqlite3.DatabaseError(f"database disk image is malformed: {problem}")
+
+    def _move_aside(self, exc: sqlite3.Error) -> Path:
+        """Rename the corrupt file (and its WAL and shared-memory files) with a timestamp."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        backup = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while backup.exists():
+            n += 1
+            backup = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                src = self.path.with_name(self.path.name + suffix)
+                if src.exists():
+                    os.replace(src, backup.with_name(backup.name + suffix))
+        except OSError as move:
+            raise self._unavailable(move) from exc
+        log.error(
+            "the bot state database %s is corrupt (%s): moved it to %s and started a new one;"
+            " subscriptions, feedback and announcement records from before are only in the backup",
+            self.path,
+            exc,
+            backup,
+        )
+        return backup
+
+    def _unavailable(self, exc: BaseException) -> StateUnavailable:
+        """The error for a state file that cannot be used, naming the likely cause:
+        SQLite's own words ("unable to open database file", "disk I/O error") do not."""
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        cause = _storage_problem(self.path.parent)
+        if cause and cause.lower() not in reason.lower():
+            reason = f"{reason} ({cause})"
+        return StateUnavailable(f"cannot use the bot state database {self.path}: {reason}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

@@ -499,46 +499,67 @@ def same_title(a: str, b: str) -> bool:
     return na == nb or fuzz.ratio(na, nb) >= 90
 
 
+#: Different titles compared (fuzzily) against one arXiv id before only exact
+#: title matches count: real digests give one id a few titles at most, and a
+#: hostile file repeating one link thousands of times must not cost n² comparisons.
+MAX_TITLES_PER_ARXIV = 32
+
+
 def merge_papers(papers: Iterable[Paper]) -> list[Paper]:
     """One paper per identity, every mention kept.
 
     The same arXiv id with the same (or nearly the same) title is one paper; a
     different title under the same id is a different paper that was given the
     wrong link, and is kept separately.  Papers without an arXiv id merge on
-    their normalised title.
+    their normalised title.  Linear in the number of entries: papers are grouped
+    first and each group is merged once.
     """
-    merged: dict[str, Paper] = {}
+    groups: dict[str, list[Paper]] = {}
     by_arxiv: dict[str, list[str]] = {}
+    by_arxiv_title: dict[tuple[str, str], str] = {}
     by_title: dict[str, str] = {}
     for paper in papers:
+        norm = normalise_title(paper.title)
         target: str | None = None
-        if paper.paper_id in merged:
+        if paper.paper_id in groups:
             target = paper.paper_id
         elif paper.arxiv_id:
-            target = next((pid for pid in by_arxiv.get(paper.arxiv_id, []) if same_title(merged[pid].title, paper.title)), None)
+            target = by_arxiv_title.get((paper.arxiv_id, norm))
+            if target is None:
+                candidates = by_arxiv.get(paper.arxiv_id, [])[:MAX_TITLES_PER_ARXIV]
+                target = next((pid for pid in candidates if same_title(groups[pid][0].title, paper.title)), None)
         else:
-            target = by_title.get(normalise_title(paper.title))
+            target = by_title.get(norm)
         if target is None:
-            merged[paper.paper_id] = replace(paper, sources=list(paper.sources))
+            groups[paper.paper_id] = [paper]
             if paper.arxiv_id:
                 by_arxiv.setdefault(paper.arxiv_id, []).append(paper.paper_id)
-            by_title.setdefault(normalise_title(paper.title), paper.paper_id)
+                by_arxiv_title.setdefault((paper.arxiv_id, norm), paper.paper_id)
+            by_title.setdefault(norm, paper.paper_id)
             continue
-        merged[target] = _merge_two(merged[target], paper)
-    return sorted(merged.values(), key=lambda p: (p.source, p.line or 0, p.paper_id))
+        groups[target].append(paper)
+        if paper.arxiv_id:
+            by_arxiv_title.setdefault((paper.arxiv_id, norm), target)
+    merged = [_merge_group(group) for group in groups.values()]
+    return sorted(merged, key=lambda p: (p.source, p.line or 0, p.paper_id))
 
 
-def _merge_two(a: Paper, b: Paper) -> Paper:
-    mentions = list(dict.fromkeys([*a.sources, *b.sources]))
+def _merge_group(group: list[Paper]) -> Paper:
+    """The entries of one paper as one record: the first entry's identity, every
+    mention (earliest week first), the first link and headline, the longest summary."""
+    first = group[0]
+    if len(group) == 1:
+        return replace(first, sources=list(first.sources))
+    mentions = list(dict.fromkeys(m for p in group for m in p.sources))
     mentions.sort(key=lambda m: (m.week or "9999", m.source, m.line or 0))
     return replace(
-        a,
-        url=a.url or b.url,
-        date=min(filter(None, (a.date, b.date)), default=None),
-        week=mentions[0].week or a.week or b.week,
-        orgs=list(dict.fromkeys([*a.orgs, *b.orgs])),
-        headline=a.headline or b.headline,
-        summary=max((a.summary, b.summary), key=len),
-        topics=list(dict.fromkeys([*a.topics, *b.topics])),
+        first,
+        url=next((p.url for p in group if p.url), None),
+        date=min(filter(None, (p.date for p in group)), default=None),
+        week=mentions[0].week or next((p.week for p in group if p.week), None),
+        orgs=list(dict.fromkeys(o for p in group for o in p.orgs)),
+        headline=next((p.headline for p in group if p.headline), ""),
+        summary=max((p.summary for p in group), key=len),
+        topics=list(dict.fromkeys(t for p in group for t in p.topics)),
         sources=mentions,
     )

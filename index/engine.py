@@ -7,16 +7,18 @@ BM25 index) are created on first use so a command only pays for what it needs.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 from config import Settings
 from index.models import Paper
+from index.store import StoreUnavailable
 
 if TYPE_CHECKING:
     from index.answer import Answer, Answerer, Turn
@@ -29,6 +31,40 @@ if TYPE_CHECKING:
     from index.store import PaperStore
 
 log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _store_failure(exc: BaseException) -> bool:
+    """Did this come from a Chroma that went away after it was opened?
+
+    Opening is checked by the store (``StoreUnavailable``); a server that dies
+    later surfaces as its HTTP client's transport error or a Chroma error.  LLM
+    failures never get here: the answerer turns them into its extractive fallback.
+    """
+    import httpx
+    from chromadb.errors import ChromaError
+
+    return isinstance(exc, (httpx.TransportError, ChromaError, ConnectionError))
+
+
+def reports_store_failures(method: F) -> F:
+    """Turn a lost Chroma connection during ``method`` into :class:`StoreUnavailable`,
+    so front ends can tell users "the index is unavailable" instead of "something
+    went wrong", whether the store failed to open or failed later."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if _store_failure(exc):
+                raise StoreUnavailable(f"lost the connection to the paper index: {type(exc).__name__}: {exc}") from exc
+            raise
+
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass
@@ -150,6 +186,7 @@ class Engine:
             self._retriever = None
             self._lookup = None
 
+    @reports_store_failures
     def papers(self) -> list[Paper]:
         """The paper catalogue, read once from the store and cached until the next ingest."""
         with self._lock:
@@ -190,11 +227,13 @@ class Engine:
                 self._answerer = Answerer(self.retriever, build_chat_model(self.settings), self.settings.top_k)
             return self._answerer
 
+    @reports_store_failures
     def search(
         self, query: str, k: int = 10, mode: "Mode" = "hybrid", filters: "SearchFilters | None" = None
     ) -> list["Hit"]:
         return self.retriever().search(query, k=k, mode=mode, filters=filters)
 
+    @reports_store_failures
     def ask(
         self, question: str, history: Sequence["Turn"] = (), filters: "SearchFilters | None" = None
     ) -> "Answer":
@@ -228,6 +267,7 @@ class Engine:
     def weeks(self) -> list[str]:
         return sorted({w for p in self.papers() for w in p.weeks})
 
+    @reports_store_failures
     def find_papers(self, query: str, limit: int = 5) -> list["LookupMatch"]:
         """Lookup for ``/paper``: an exact paper id (an autocomplete pick) first."""
         from index.lookup import LookupMatch
@@ -238,5 +278,6 @@ class Engine:
             return [LookupMatch(paper=by_id[0], score=1.0, how="paper_id")]
         return self.lookup().find(query, limit=limit)
 
+    @reports_store_failures
     def autocomplete(self, prefix: str, limit: int = 25) -> list[tuple[str, str]]:
         return self.lookup().autocomplete(prefix, limit=limit)

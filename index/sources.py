@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import stat
 import urllib.error
 import urllib.request
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "paperbot/0.1 (+digest fetcher)"
 _SNIFF = 8192
+#: C0/C1 control characters other than tab and line breaks: never meaningful in a
+#: digest, and a NUL or an escape sequence must not reach the index or Discord.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -173,11 +178,49 @@ def _accept(name: str, data: bytes, max_bytes: int, loaded: list[LoadedSource], 
     if not data.strip():
         skipped.append(Skipped(name, None, "empty file"))
         return
-    if b"\x00" in data[:_SNIFF]:
-        skipped.append(Skipped(name, None, "binary file, not a markdown digest"))
-        return
-    text = _decode(name, data, skipped)
+    text = _decode_utf16(data)
+    if text is None:
+        if _looks_binary(data[:_SNIFF]):
+            skipped.append(Skipped(name, None, "binary file, not a markdown digest"))
+            return
+        text = _decode(name, data, skipped)
+    text = _CONTROL.sub("", text)
     loaded.append(LoadedSource(name=name, text=text, sha256=hashlib.sha256(data).hexdigest()))
+
+
+def _looks_binary(head: bytes) -> bool:
+    """There are NULs, and most of the first bytes are on lines that are not UTF-8
+    or are more than a tenth control bytes.
+
+    Judged per line, as decoding is: a text digest with a stray NUL or a pasted
+    line in another encoding is still a digest (those lines are cleaned or
+    skipped), while an image or archive is garbage from its first bytes on.
+    """
+    if b"\x00" not in head:
+        return False
+    bad = 0
+    lines = head.split(b"\n")
+    for i, line in enumerate(lines):
+        if len(_CONTROL_BYTES.findall(line)) * 10 > len(line):  # not an odd stray NUL: raw binary
+            bad += len(line) + 1
+            continue
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # The sniff window may cut its last line inside a character.
+            if not (i == len(lines) - 1 and exc.reason == "unexpected end of data"):
+                bad += len(line) + 1
+    return bad * 2 > len(head)
+
+
+def _decode_utf16(data: bytes) -> str | None:
+    """A digest saved as UTF-16 with its byte-order mark (Windows "Unicode" text), else None."""
+    if not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None
+    try:
+        return data.decode("utf-16")
+    except UnicodeDecodeError:
+        return None
 
 
 def _decode(name: str, data: bytes, skipped: list[Skipped]) -> str:

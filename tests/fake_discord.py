@@ -42,6 +42,11 @@ What it models, because the bot's correctness depends on it:
 Everything the fake receives is kept in ``requests`` (REST) and
 ``gateway_received`` (frames from the bot); ``wait_for`` waits on them with a
 timeout instead of sleeping.
+
+Hooks let a test act at an exact point of the protocol: each of ``before``
+runs when a REST request arrives and may answer it instead (a 500 from a broken
+Discord); each of ``after`` runs once the fake has handled a request (the
+message exists) but before the bot gets the answer, e.g. to kill the bot there.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
@@ -82,6 +87,10 @@ PONG, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE
 INTERACTION_DEADLINE = 3.0
 
 Predicate = Callable[["Request"], bool]
+#: Runs when a REST request arrives; a response it returns is sent instead of the fake's own.
+BeforeHook = Callable[["Request"], Awaitable["web.StreamResponse | None"]]
+#: Runs after the fake handled a REST request, before the answer goes back.
+AfterHook = Callable[["Request"], Awaitable[None]]
 
 
 def now_iso() -> str:
@@ -187,6 +196,8 @@ class FakeDiscord:
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> registered commands
         self.intents = 0
         self.gateway_connections: list[str] = []  # the path each websocket connected to
+        self.before: list[BeforeHook] = []
+        self.after: list[AfterHook] = []
         self.identified = asyncio.Event()
         self.ready_sent = asyncio.Event()
         self.resumed = asyncio.Event()
@@ -437,11 +448,19 @@ class FakeDiscord:
         )
         self.requests.append(rec)
         request[RECORD] = rec
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            response = exc
+        response: web.StreamResponse | None = None
+        for hook in self.before:
+            response = await hook(rec)
+            if response is not None:
+                break
+        if response is None:
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                response = exc
         rec.status = response.status
+        for after in self.after:
+            await after(rec)
         await self._notify()
         return response
 

@@ -18,9 +18,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import followup
+from bot.app import failure_message, followup
 from bot.discord_render import answer_messages, clip
-from bot.limits import Busy
+from bot.limits import Busy, bounded_input
 from index.answer import Turn
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class AskCog(commands.Cog):
         )
         if me not in message.mentions and not replied_to_me:
             return
-        question = _strip_mentions(message.content, me.id)[:MAX_QUESTION]
+        question = question_text(message.content)
         if not question:
             if me not in message.mentions:
                 # A reply to the bot with its ping turned off: without the privileged
@@ -148,9 +148,9 @@ class AskCog(commands.Cog):
         except Busy:
             await self._send(target, "I'm answering a lot of questions right now; please ask again in a minute.")
             return
-        except Exception:
+        except Exception as exc:
             log.exception("answering a mention failed")
-            await self._send(target, "Sorry, something went wrong while answering. Please try again in a moment.")
+            await self._send(target, failure_message(exc))
             return
         answer_id = await self.remember(answer, guild_id=message.guild.id if message.guild else None, channel_id=target.id, user_id=message.author.id)
         parts = answer_messages(answer)
@@ -185,6 +185,13 @@ class AskCog(commands.Cog):
     @app_commands.command(name="ask", description="Ask a question about the papers in the digests")
     @app_commands.describe(question="What do you want to know? e.g. what is VPTQ?")
     async def ask(self, interaction: discord.Interaction, question: app_commands.Range[str, 1, MAX_QUESTION]) -> None:
+        # Discord enforces the option's max_length, but nothing here relies on it.
+        question = question_text(question)
+        if not question:
+            await interaction.response.send_message(
+                "Ask me about a paper or a topic from the digests, e.g. *what is VPTQ?*", ephemeral=True
+            )
+            return
         wait = self.bot.cooldown.retry_after(interaction.user.id)
         if wait:
             await interaction.response.send_message(f"Slow down a little: you can ask again in {wait:.0f}s.", ephemeral=True)
@@ -212,9 +219,18 @@ class AskCog(commands.Cog):
             await followup(interaction, part.content or "…", **kwargs)
 
 
-def _strip_mentions(content: str, bot_id: int) -> str:
-    content = re.sub(rf"<@!?{bot_id}>", " ", content)
-    return " ".join(content.split())
+#: Mentions of anyone (users, roles, channels, @everyone) and markdown decoration:
+#: they address people or style text, and only make retrieval miss ("what is
+#: **VPTQ**? cc @everyone" is the question "what is VPTQ?").
+_MENTION_MARKUP = re.compile(r"<(?:@[!&]?|#)\d+>|@(?:everyone|here)\b")
+_DECORATION = re.compile(r"\*\*|__|~~|\|\||`")
+
+
+def question_text(content: str, limit: int = MAX_QUESTION) -> str:
+    """What a user asked, as the engine should get it: no mentions or markdown
+    decoration, invisible characters dropped, at most ``limit`` characters."""
+    text = _MENTION_MARKUP.sub(" ", content[: limit * 4])
+    return bounded_input(_DECORATION.sub("", text), limit)
 
 
 async def setup(bot: "PaperBot") -> None:

@@ -23,6 +23,7 @@ from discord.ext import commands
 from bot.app import UserFacingError, followup
 from bot.discord_render import DigestStatus, digest_pages, status_text
 from bot.schedule import WeeklySlot, utc_text
+from index.store import StoreUnavailable
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -93,8 +94,12 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="The w
 
     @show.autocomplete("week")
     async def week_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        weeks = await self.bot.blocking(self.bot.engine.weeks)
-        found = [w for w in reversed(weeks) if current.strip() in w]
+        try:
+            weeks = await self.bot.blocking(self.bot.engine.weeks)
+        except StoreUnavailable:
+            return []
+        wanted = current.strip()[:20]
+        found = [w for w in reversed(weeks) if wanted in w]
         return [app_commands.Choice(name=w, value=w) for w in found[:25]]
 
     # -- announcements -----------------------------------------------------------------

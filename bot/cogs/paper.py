@@ -10,7 +10,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import followup
-from bot.discord_render import paper_embed, safe
+from bot.discord_render import echo, paper_embed
+from bot.limits import bounded_input
+from index.store import StoreUnavailable
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -29,12 +31,15 @@ class PaperCog(commands.Cog):
     @app_commands.command(name="paper", description="Look a paper up by arXiv id, link, title or keywords")
     @app_commands.describe(query="arXiv id, arXiv link, title (typos are fine) or keywords")
     async def paper(self, interaction: discord.Interaction, query: app_commands.Range[str, 1, MAX_QUERY]) -> None:
+        query = bounded_input(query, MAX_QUERY)
         await interaction.response.defer(thinking=True)
-        matches = await self.bot.blocking(self.bot.engine.find_papers, query, 6)
+        matches = await self.bot.blocking(self.bot.engine.find_papers, query, 6) if query else []
         if not matches:
+            # The query is echoed to the whole channel: as plain text, never as
+            # markdown, links or mentions the user slipped in.
             await followup(
                 interaction,
-                f"No paper in the digests matches “{safe(query[:100])}”. Try a title, an arXiv id or a few keywords.",
+                f"No paper in the digests matches “{echo(query, 100)}”. Try a title, an arXiv id or a few keywords.",
                 allowed_mentions=discord.AllowedMentions.none(),
             )
             return
@@ -55,7 +60,11 @@ class PaperCog(commands.Cog):
 
     @paper.autocomplete("query")
     async def paper_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        pairs = await self.bot.blocking(self.bot.engine.autocomplete, current[:MAX_QUERY], 25)
+        # One of these comes per keystroke: keep the work bounded and never fail loudly.
+        try:
+            pairs = await self.bot.blocking(self.bot.engine.autocomplete, bounded_input(current, MAX_QUERY), 25)
+        except StoreUnavailable:
+            return []
         return [app_commands.Choice(name=label[:100], value=value[:100]) for label, value in pairs[:25]]
 
 
