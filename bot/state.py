@@ -142,6 +142,9 @@ class StateUnavailable(RuntimeError):
 _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}) if hasattr(sqlite3, "SQLITE_NOTADB") else frozenset()
 
 
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 def _is_corrupt(exc: sqlite3.Error) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None and _CORRUPT_CODES:
@@ -180,6 +183,7 @@ class BotState:
         self.backup: Path | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._check_header()
             self._open()
         except sqlite3.DatabaseError as exc:
             if not _is_corrupt(exc):
@@ -191,6 +195,18 @@ class BotState:
                 raise self._unavailable(again) from again
         except OSError as exc:
             raise self._unavailable(exc) from exc
+
+    def _check_header(self) -> None:
+        """Refuse a file that is not SQLite before SQLite opens it: opening would
+        replay a leftover write-ahead log into the garbage and change the very
+        file we keep as the backup."""
+        try:
+            with self.path.open("rb") as fh:
+                head = fh.read(len(_SQLITE_HEADER))
+        except FileNotFoundError:
+            return
+        if head and head != _SQLITE_HEADER:
+            raise sqlite3.DatabaseError("file is not a database")
 
     def _open(self) -> None:
         """Create the tables and check the file is a sound database (a garbage file
@@ -212,8 +228,12 @@ class BotState:
         try:
             for suffix in ("", "-wal", "-shm"):
                 src = self.path.with_name(self.path.name + suffix)
-                if src.exists():
+                try:
                     os.replace(src, backup.with_name(backup.name + suffix))
+                except FileNotFoundError:
+                    # The journal files come and go with connections: one that
+                    # closed a moment ago may have removed its own.
+                    continue
         except OSError as move:
             raise self._unavailable(move) from exc
         log.error(

@@ -145,7 +145,12 @@ async def test_a_corrupt_state_db_is_backed_up_and_recreated_without_touching_th
             await asyncio.to_thread(s.bot.state.subscribe, fake.guild_id, fake.channel_ids[0], 1)
         state_file = data_dir / "bot.sqlite3"
         garbage = os.urandom(4096) + b"not a database at all" * 100
-        state_file.write_bytes(garbage)
+        # A new file in its place (as a restore or a bad copy would leave it): a
+        # write still draining from the stopped bot's worker thread goes to the
+        # old file, not into the garbage.
+        scratch = data_dir / "garbage.tmp"
+        scratch.write_bytes(garbage)
+        os.replace(scratch, state_file)
 
         caplog.set_level(logging.INFO)
         async with running_bot(fake, engine, data_dir) as s:
