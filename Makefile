@@ -6,7 +6,7 @@ PIP_FLAGS ?= --disable-pip-version-check --no-input --quiet
 SAMPLE ?= samples
 DATA_DIR ?= data
 
-.PHONY: run test install dev lock bench clean
+.PHONY: run test test-server install dev bench-deps lock bench bench-ingest bench-query bench-memory bench-coldstart bench-scale clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 $(DEV_VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(DEV_VENV)
 	$(DEV_VENV)/bin/pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev]'
+	touch $@
+
+# The bench extra (matplotlib, for the PNG plots) on top of the dev environment.
+$(DEV_VENV)/.bench-installed: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,bench]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -31,16 +36,48 @@ run: $(VENV)/.installed
 test: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/python -m pytest -q
 
+## test-server: the store/pipeline/answer tests again against a real `chroma run` on 127.0.0.1 (stopped at the end)
+test-server: $(DEV_VENV)/.installed
+	DEV_VENV=$(DEV_VENV) bash .ci/test-server
+
 ## lock: refresh constraints.txt from a fresh resolve of pyproject.toml
 lock:
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install $(PIP_FLAGS) '.[dev]'
+	.venv-lock/bin/pip install $(PIP_FLAGS) '.[dev,bench]'
 	.venv-lock/bin/pip freeze --exclude paperbot > constraints.txt
 	rm -rf .venv-lock
 
-bench: $(DEV_VENV)/.installed
+## bench: every benchmark; markdown tables on stdout, PNG plots in bench/out/.
+## The first run builds a cached 10k-paper index (bench/out/index-10000, ~15 min on 2 cores).
+bench: bench-ingest bench-query bench-coldstart bench-memory bench-scale
+
+bench-deps: $(DEV_VENV)/.bench-installed
+
+bench-ingest: $(DEV_VENV)/.bench-installed
 	$(DEV_VENV)/bin/python bench/ingest.py
+
+bench-query: $(DEV_VENV)/.bench-installed
+	$(DEV_VENV)/bin/python bench/query.py
+
+bench-coldstart: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/python bench/coldstart.py
+
+bench-memory: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/python bench/memory.py
+
+bench-scale: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) $(DEV_VENV) .pytest_cache build *.egg-info
+
+.PHONY: docker-lint docker-check
+
+## docker-lint: hadolint (from the dev extra, offline) on the Dockerfile
+docker-lint: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/hadolint Dockerfile
+
+## docker-check: build the image for real with buildah and run it (root, Debian; see .ci/docker-check)
+docker-check:
+	bash .ci/docker-check

@@ -15,7 +15,9 @@ offline model:
   The ceiling is timed inside each repeat, next to the first ingest, because
   CPU speed on a shared VM drifts too much for separate phases to compare.
 
-Model load is done once before any timing and reported separately.
+Model load is done once before any timing and reported separately.  Prints a
+markdown table and saves ``bench/out/ingest.png`` (papers/s per run; needs the
+``bench`` extra, ``make bench-deps``).
 
 Run from the repo root::
 
@@ -207,7 +209,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     model_load = load_model()
     rows = run(specs, texts, args.repeat)
     print(render(rows, model_load, args.repeat, len(texts)))
+    png = plot(rows, args.repeat)
+    if png is not None:
+        print(f"\nplot: {png.relative_to(REPO_ROOT)}")
     return 0
+
+
+def plot(rows: Sequence[Row], repeat: int) -> Path | None:
+    """``bench/out/ingest.png``: papers/s of each run (median of the repeats)."""
+    from bench.plots import rate_plot
+
+    first = rows[0]
+    return rate_plot(
+        REPO_ROOT / "bench" / "out" / "ingest.png",
+        f"paperbot ingest throughput, {first.papers} papers ({first.chunks} chunks), offline model",
+        [(row.name, row.rate) for row in rows],
+        note=f"median of {repeat} run(s); embedding ceiling = embed_batch alone on one text per paper",
+    )
 
 
 if __name__ == "__main__":

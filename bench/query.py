@@ -28,6 +28,9 @@ indexes are cached in ``bench/out/index-<name>/`` (git-ignored): a re-run calls
 ingest again, which finds every paper unchanged and embeds nothing.  A first
 10k build embeds 10k chunks at ~10-40 chunks/s on a 2-core box: minutes.
 
+Prints markdown tables and saves ``bench/out/query.png`` (p50/p95 per operation
+and corpus size; needs the ``bench`` extra, ``make bench-deps``).
+
 Run from the repo root::
 
     .venv-dev/bin/python bench/query.py [--sizes shared,10000] [--papers N] [--repeat 2]
@@ -734,7 +737,32 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"nearest-rank percentiles; extractive answers (no LLM)")
     print()
     print(render_summary(results))
+    png = plot(results, args.repeat)
+    if png is not None:
+        print(f"\nplot: {png.relative_to(REPO_ROOT)}")
     return 0
+
+
+def plot(results: Sequence[SizeResult], repeat: int) -> Path | None:
+    """``bench/out/query.png``: p50/p95 of each operation, one bar per corpus size."""
+    from bench.plots import latency_plot
+
+    series = {
+        (f"{r.papers:,} papers" + (" (shared)" if not r.corpus.synthetic else "")): {
+            op: (r.timings[op].p50, r.timings[op].p95) for op in OPERATIONS
+        }
+        for r in results
+    }
+    loads = ", ".join(f"{r.load[-1]:.1f}" for r in results)
+    return latency_plot(
+        OUT_DIR / "query.png",
+        "paperbot query latency (extractive answers, offline model, embedded Chroma)",
+        OPERATIONS,
+        series,
+        targets_ms=TARGETS_MS,
+        note=f"{os.cpu_count()} cores; {repeat} pass(es) per input list; 1-min load after runs: {loads}; "
+             f"targets apply at {TARGET_FROM_PAPERS:,} papers",
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ traceback deep inside Chroma or discord.py.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -77,6 +78,13 @@ def _optional_port(raw: str) -> int | None:
     value = int(raw.strip())
     if not 0 < value < 65536:
         raise ValueError("must be a TCP port (1-65535)")
+    return value
+
+
+def _chroma_database(raw: str) -> str:
+    value = raw.strip() or "default_database"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]", value):
+        raise ValueError("must be 3-512 characters of letters, digits, '.', '_' or '-', starting and ending with a letter or digit")
     return value
 
 
@@ -158,6 +166,10 @@ class Settings:
     fetch_timeout: float = _env("PAPERBOT_FETCH_TIMEOUT", _positive_float, 20.0, "seconds to fetch a digest URL")
     chroma_host: str | None = _env("CHROMA_HOST", _optional_str, None, "Chroma server host; unset = embedded store")
     chroma_port: int | None = _env("CHROMA_PORT", _optional_port, None, "Chroma server port")
+    chroma_database: str = _env(
+        "CHROMA_DATABASE", _chroma_database, "default_database",
+        "database on the Chroma server, created on first use; one per bot lets several bots share a server",
+    )
     llm_backend: str = _env("PAPERBOT_LLM", _backend, "extractive", "extractive, openai, ollama or llamacpp")
     llm_base_url: str | None = _env("PAPERBOT_LLM_BASE_URL", _optional_str, None, "OpenAI-compatible or Ollama URL")
     llm_model: str | None = _env("PAPERBOT_LLM_MODEL", _optional_str, None, "model name, or GGUF path for llamacpp")
@@ -213,6 +225,8 @@ class Settings:
         """Cross-field checks that a single variable's parser cannot make."""
         if self.chroma_port is not None and not self.chroma_host:
             raise SettingsError("CHROMA_PORT is set but CHROMA_HOST is not: set both to use a Chroma server")
+        if self.chroma_database != "default_database" and not self.chroma_host:
+            raise SettingsError("CHROMA_DATABASE is set but CHROMA_HOST is not: databases are a Chroma server feature")
         if self.llm_backend == "openai" and not self.llm_base_url:
             raise SettingsError("PAPERBOT_LLM=openai needs PAPERBOT_LLM_BASE_URL (e.g. https://api.openai.com/v1)")
         if self.llm_backend in ("openai", "ollama", "llamacpp") and not self.llm_model:

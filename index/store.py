@@ -1,7 +1,8 @@
 """The only module that opens Chroma.
 
 Embedded (``PersistentClient`` under the data dir) by default, a Chroma server
-(``HttpClient``) when ``CHROMA_HOST`` is set.  Keeping every Chroma call here
+(``HttpClient``) when ``CHROMA_HOST`` is set, in the database ``CHROMA_DATABASE``
+(created on first use).  Keeping every Chroma call here
 means the rest of the engine sees papers and scores, never Chroma's types, and a
 switch to server mode touches one file.
 
@@ -39,6 +40,8 @@ CHUNK_OVERLAP = 30
 PAPER_JSON_KEY = "paper_json"
 CHUNK_KEY = "chunk"
 _GET_PAGE = 1000
+#: Chroma's own default database name (``CHROMA_DATABASE`` default).
+DEFAULT_DATABASE = "default_database"
 #: HNSW search breadth.  Chroma's default (100) found 93% of the exact top-10
 #: papers at 10k papers (we fetch 60 chunks per question); 400 found 99%, for
 #: about 1.6 ms more per query (bench/query.py).
@@ -76,22 +79,47 @@ def open_client(settings: "Settings") -> "ClientAPI":
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    database = settings.chroma_database
     try:
         if settings.chroma_host:
             port = settings.chroma_port or 8000
-            log.info("connecting to Chroma server at %s:%s", settings.chroma_host, port)
-            return chromadb.HttpClient(host=settings.chroma_host, port=port, settings=chroma_settings)
+            log.info("connecting to Chroma server at %s:%s, database %s", settings.chroma_host, port, database)
+            return _http_client(settings.chroma_host, port, database, chroma_settings)
         path = Path(settings.data_dir) / "chroma"
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     except Exception as exc:  # chromadb raises many types (ValueError, ConnectError, OSError...)
         where = (
-            f"Chroma server {settings.chroma_host}:{settings.chroma_port or 8000}"
+            f"Chroma server {settings.chroma_host}:{settings.chroma_port or 8000} (database {database})"
             if settings.chroma_host
             else f"the Chroma store in {Path(settings.data_dir) / 'chroma'}"
         )
         log.debug("opening Chroma failed", exc_info=True)
         raise StoreUnavailable(f"cannot open {where}: {type(exc).__name__}: {exc}") from exc
+
+
+def _http_client(host: str, port: int, database: str, chroma_settings: Any) -> "ClientAPI":
+    """``HttpClient`` on ``database``, creating the database on first use.
+
+    One Chroma server can hold several paperbots (or test runs), each in its own
+    database; collection names only need to be unique within a database.
+    """
+    import chromadb
+    from chromadb.errors import NotFoundError
+
+    try:
+        return chromadb.HttpClient(host=host, port=port, settings=chroma_settings, database=database)
+    except NotFoundError:
+        if database == DEFAULT_DATABASE:
+            raise
+    # HttpClient filled in the server address in chroma_settings: the admin client reuses it.
+    admin = chromadb.AdminClient(chroma_settings)
+    try:
+        admin.create_database(database)
+        log.info("created database %s on the Chroma server", database)
+    except Exception:  # noqa: BLE001 - created meanwhile by another process? the retry below tells
+        log.debug("creating database %s failed", database, exc_info=True)
+    return chromadb.HttpClient(host=host, port=port, settings=chroma_settings, database=database)
 
 
 class PaperStore:

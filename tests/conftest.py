@@ -1,7 +1,20 @@
-"""Shared fixtures: paths to the project's read-only material and temp data dirs."""
+"""Shared fixtures: paths to the project's read-only material and temp data dirs.
+
+Chroma server mode: with ``PAPERBOT_TEST_CHROMA=host:port`` set (``make
+test-server`` starts a real ``chroma run`` and sets it), the tests that build their
+settings through :func:`chroma_env` -- tests/test_pipeline.py, tests/test_answer.py
+(modules with ``RUNS_ON_CHROMA_SERVER = True``; the others are skipped in that mode)
+and the shared 150-paper index -- use that server instead of the embedded store.
+Each data dir gets its own database on the server, so tests that use the same
+collection name stay apart exactly as separate data dirs keep them apart when
+embedded.  Unset (the default), :func:`chroma_env` is empty and nothing changes.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,6 +26,46 @@ WEEKLY_DIGEST = SHARED_DIGESTS / "weekly-digest-2024-08-26_2024-10-06.md"
 TABLE_DIGEST = SHARED_DIGESTS / "papers-table-2024-06-29_2024-07-31.md"
 SHARED_EVAL = SHARED / "eval"
 
+#: ``host:port`` of the Chroma server the server-mode pass runs against ("" = embedded).
+TEST_CHROMA = os.environ.get("PAPERBOT_TEST_CHROMA", "").strip()
+#: Keeps this session's databases apart from an earlier run's on a long-lived server.
+_SESSION = uuid.uuid4().hex[:8]
+
+
+def _test_server() -> tuple[str, str]:
+    host, sep, port = TEST_CHROMA.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise pytest.UsageError(f"PAPERBOT_TEST_CHROMA={TEST_CHROMA!r}: expected host:port of a Chroma server")
+    return host, port
+
+
+def chroma_env(data_dir: Path) -> dict[str, str]:
+    """Environment that points paperbot at the test Chroma server, in a database of
+    its own for ``data_dir``; ``{}`` when the tests run on the embedded store."""
+    if not TEST_CHROMA:
+        return {}
+    host, port = _test_server()
+    digest = hashlib.sha1(str(Path(data_dir).resolve()).encode()).hexdigest()[:16]
+    return {"CHROMA_HOST": host, "CHROMA_PORT": port, "CHROMA_DATABASE": f"test-{_SESSION}-{digest}"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In the server pass, only modules that set ``RUNS_ON_CHROMA_SERVER = True`` run;
+    the others build embedded settings of their own and would miss the server's data."""
+    if not TEST_CHROMA:
+        return
+    skip = pytest.mark.skip(reason="embedded-store test; PAPERBOT_TEST_CHROMA runs only the server-aware modules")
+    for item in items:
+        if not getattr(getattr(item, "module", None), "RUNS_ON_CHROMA_SERVER", False):
+            item.add_marker(skip)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if TEST_CHROMA:
+        host, port = _test_server()
+        return f"chroma: server at {host}:{port} (one database per test data dir)"
+    return "chroma: embedded"
+
 
 @pytest.fixture
 def shared_digests() -> Path:
@@ -21,7 +74,6 @@ def shared_digests() -> Path:
 
 def paperbot_subprocess(cwd: Path, *args: str, env: dict[str, str] | None = None, input: str | None = None):  # noqa: A002, ANN201
     """Run ``paperbot`` as users do (a subprocess) with a clean environment."""
-    import os
     import subprocess
     import sys
 
@@ -45,7 +97,9 @@ def shared_first_ingest(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
 
     home = tmp_path_factory.mktemp("shared-index")
     data_dir = home / "data"
-    result = paperbot_subprocess(home, "ingest", str(WEEKLY_DIGEST), str(TABLE_DIGEST), "--json", "--data-dir", str(data_dir))
+    result = paperbot_subprocess(
+        home, "ingest", str(WEEKLY_DIGEST), str(TABLE_DIGEST), "--json", "--data-dir", str(data_dir), env=chroma_env(data_dir)
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["papers"] == 150, report
@@ -62,7 +116,7 @@ def shared_engine(shared_data_dir: Path):  # noqa: ANN201 - Engine, imported laz
     from config import Settings
     from index.engine import Engine
 
-    return Engine(Settings.from_env(environ={}, dotenv_path=None, data_dir=shared_data_dir))
+    return Engine(Settings.from_env(environ=chroma_env(shared_data_dir), dotenv_path=None, data_dir=shared_data_dir))
 
 
 @pytest.fixture

@@ -17,10 +17,13 @@ from index.answer import Answerer, Turn, gate_citations, Citation
 from index.engine import Engine
 from index.evaluate import evaluate_file
 from index.llm import build_chat_model
-from tests.conftest import REPO_ROOT, SHARED_EVAL
+from tests.conftest import REPO_ROOT, SHARED_EVAL, chroma_env
 from tests.fake_openai import Behaviour, FakeOpenAI
 
 HOLDOUT = REPO_ROOT / "bench" / "eval"
+
+#: Also run against a real Chroma server by `make test-server` (tests/conftest.py).
+RUNS_ON_CHROMA_SERVER = True
 
 
 def llm_answerer(engine: Engine, fake: FakeOpenAI, timeout: float = 5.0) -> Answerer:
@@ -193,7 +196,7 @@ def test_prompt_injection_in_a_digest_stays_data(tmp_path: Path) -> None:
         "   Sep 1, Law Uni published a paper on dense retrieval for legal documents.\n",
         encoding="utf-8",
     )
-    settings = Settings.from_env(environ={}, dotenv_path=None, data_dir=tmp_path / "data")
+    settings = Settings.from_env(environ=chroma_env(tmp_path / "data"), dotenv_path=None, data_dir=tmp_path / "data")
     engine = Engine(settings)
     engine.ingest([str(digest)])
 
@@ -213,7 +216,7 @@ def test_prompt_injection_in_a_digest_stays_data(tmp_path: Path) -> None:
 
 
 def test_cli_ask_json_contract(shared_data_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
-    result = run_cli("ask", "what is OLMoE?", "--json", "--data-dir", str(shared_data_dir))
+    result = run_cli("ask", "what is OLMoE?", "--json", "--data-dir", str(shared_data_dir), env=chroma_env(shared_data_dir))
     data = json.loads(result.stdout)
     assert set(data) >= {"question", "answer", "abstained", "backend", "citations"}
     assert data["citations"][0]["arxiv_id"] == "2409.02060"

@@ -99,8 +99,10 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         server.stop()
 
 
-def server_engine(host: str, port: int, data_dir: Path) -> Engine:
+def server_engine(host: str, port: int, data_dir: Path, database: str | None = None) -> Engine:
     env = {"CHROMA_HOST": host, "CHROMA_PORT": str(port)}
+    if database is not None:
+        env["CHROMA_DATABASE"] = database
     return Engine(Settings.from_env(environ=env, dotenv_path=None, data_dir=data_dir))
 
 
@@ -119,6 +121,35 @@ def test_ingest_and_search_through_a_chroma_server(chroma_server: tuple[str, int
     again = other.ingest([str(digest)])
     assert (again.papers, again.new, again.updated, again.unchanged) == (3, 0, 0, 3)
     assert other.stats().papers == 3
+
+
+def test_bots_in_their_own_databases_share_a_server_without_seeing_each_other(
+    chroma_server: tuple[str, int], tmp_path: Path
+) -> None:
+    import chromadb
+
+    digest = tmp_path / "digest.md"
+    digest.write_text(DIGEST, encoding="utf-8")
+    first = server_engine(*chroma_server, tmp_path / "a", database="bot-one")
+    second = server_engine(*chroma_server, tmp_path / "b", database="bot-two")
+    assert first.ingest([str(digest)]).new == 3  # the database is created on first use
+    assert second.stats().papers == 0  # same collection name, other database: empty
+    assert second.ingest([str(digest)]).new == 3
+    names = {d["name"] for d in chromadb.AdminClient(chromadb.config.Settings(
+        chroma_api_impl="chromadb.api.fastapi.FastAPI", chroma_server_host=chroma_server[0],
+        chroma_server_http_port=chroma_server[1], anonymized_telemetry=False)).list_databases()}
+    assert {"bot-one", "bot-two", "default_database"} <= names
+
+
+def test_chroma_database_is_checked_when_settings_are_read() -> None:
+    from config import SettingsError
+
+    with pytest.raises(SettingsError, match="CHROMA_DATABASE"):
+        Settings.from_env(environ={"CHROMA_DATABASE": "bot-one"}, dotenv_path=None)  # no server to hold it
+    for bad in ("ab", "has space", "-dash-first", "a/b"):
+        with pytest.raises(SettingsError, match="CHROMA_DATABASE"):
+            Settings.from_env(environ={"CHROMA_HOST": "h", "CHROMA_DATABASE": bad}, dotenv_path=None)
+    assert Settings.from_env(environ={}, dotenv_path=None).chroma_database == "default_database"
 
 
 def test_an_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:

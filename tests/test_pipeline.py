@@ -15,7 +15,11 @@ from config import Settings
 from index.models import Mention, Paper, ParseResult, Skipped
 from index.pipeline import Ingestor, combine
 from index.store import PaperStore, collection_name
+from tests.conftest import TEST_CHROMA, chroma_env
 from tests.fakes import HashEmbedding
+
+#: Also run against a real Chroma server by `make test-server` (tests/conftest.py).
+RUNS_ON_CHROMA_SERVER = True
 
 
 def make_paper(i: int, source: str = "a.md", summary: str | None = None) -> Paper:
@@ -38,7 +42,7 @@ def make_paper(i: int, source: str = "a.md", summary: str | None = None) -> Pape
 
 @pytest.fixture
 def store(tmp_path: Path) -> PaperStore:
-    settings = Settings.from_env(environ={}, dotenv_path=None, data_dir=tmp_path)
+    settings = Settings.from_env(environ=chroma_env(tmp_path), dotenv_path=None, data_dir=tmp_path)
     return PaperStore.open(settings, collection_name("test-hash-64"))
 
 
@@ -99,6 +103,17 @@ def test_chunks_left_by_an_interrupted_ingest_are_replaced(ingestor: Ingestor, s
     )
     assert report.papers == 3
     assert store.count_chunks() == chunks
+
+
+def test_the_store_is_where_this_run_says(store: PaperStore, tmp_path: Path) -> None:
+    """Embedded: under the data dir.  Server pass (PAPERBOT_TEST_CHROMA): on the
+    server, in this data dir's own database, with nothing written locally."""
+    assert store.count_chunks() == 0
+    if TEST_CHROMA:
+        assert not (tmp_path / "chroma").exists()
+        assert store._client.database == chroma_env(tmp_path)["CHROMA_DATABASE"]
+    else:
+        assert (tmp_path / "chroma").is_dir()
 
 
 def test_skipped_entries_are_reported(ingestor: Ingestor) -> None:
