@@ -130,3 +130,21 @@ def run_cli(tmp_path: Path):  # noqa: ANN201
         return result
 
     return run
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path):  # noqa: ANN201 - Iterator[Path]
+    """A 300 KB tmpfs, to run out of disk (or remount read-only) for real; needs root, as CI has."""
+    import subprocess
+
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)

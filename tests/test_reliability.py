@@ -28,7 +28,7 @@ import re
 import subprocess
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -167,19 +167,6 @@ async def test_a_corrupt_state_db_is_backed_up_and_recreated_without_touching_th
     assert engine.store.count_papers() == 3
     for path, size in chroma_files.items():  # nothing under the index was removed
         assert path.exists(), path
-
-
-@pytest.fixture
-def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount_point)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 async def test_a_read_only_or_full_data_dir_for_the_state_is_one_clear_line(small_tmpfs: Path, tmp_path: Path) -> None:

@@ -9,29 +9,12 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Iterator
 
-import pytest
 
 from tests.conftest import REPO_ROOT
 
 SAMPLE = REPO_ROOT / "samples"
 EXIT_UNAVAILABLE = 3
-
-
-@pytest.fixture
-def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount_point)], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def assert_one_clear_line(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
