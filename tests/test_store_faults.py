@@ -10,7 +10,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-
 from tests.conftest import REPO_ROOT
 
 SAMPLE = REPO_ROOT / "samples"
