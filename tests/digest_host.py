@@ -20,6 +20,8 @@ from datetime import date, timedelta
 from email.utils import formatdate
 from typing import Iterator, Sequence
 
+import pytest
+
 
 @dataclass(frozen=True)
 class Served:
@@ -152,3 +154,17 @@ PAPERS = {
 def digest(*weeks: date) -> bytes:
     """A digest file holding the given weeks, newest first as digests list them."""
     return "".join(week_section(w, PAPERS[w]) for w in sorted(weeks, reverse=True)).encode("utf-8")
+
+
+@pytest.fixture
+def host() -> Iterator[DigestHost]:
+    """A digest host for one test (import it into the test module to use it)."""
+    with digest_host() as served:
+        yield served
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy from the environment must not intercept requests to 127.0.0.1."""
+    monkeypatch.setenv("no_proxy", "*")
+    monkeypatch.setenv("NO_PROXY", "*")

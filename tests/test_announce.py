@@ -30,7 +30,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator, cast
+from typing import Any, cast
 
 import pytest
 
@@ -40,7 +40,7 @@ from bot.schedule import WeeklySlot
 from bot.state import BotState
 from config import Settings
 from index.engine import Engine
-from tests.digest_host import PAPERS, W1, W2, W3, W4, DigestHost, digest, digest_host
+from tests.digest_host import PAPERS, W1, W2, W3, W4, DigestHost, digest, host, no_proxy  # noqa: F401 - fixtures
 from tests.fake_discord import (
     CHANNEL_MESSAGE,
     EPHEMERAL,
@@ -83,16 +83,6 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def host() -> Iterator[DigestHost]:
-    with digest_host() as served:
-        yield served
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setenv("NO_PROXY", "*")
 
 
 async def announcer(session: Session) -> AnnounceCog:

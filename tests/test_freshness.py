@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from config import Settings
 from index.engine import Engine
 from index.freshness import SourceCheck
-from tests.digest_host import W1, W2, DigestHost, digest, digest_host
+from tests.digest_host import W1, W2, DigestHost, digest, host, no_proxy  # noqa: F401 - fixtures
 
 FETCH_TIMEOUT = 0.5
 
@@ -34,17 +34,6 @@ def engine(tmp_path: Path) -> Engine:
     )
 
 
-@pytest.fixture
-def host() -> Iterator[DigestHost]:
-    with digest_host() as served:
-        yield served
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A proxy from the environment must not intercept requests to 127.0.0.1.
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setenv("NO_PROXY", "*")
 
 
 def spy_ingest(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[Any]:

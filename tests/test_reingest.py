@@ -32,11 +32,17 @@ def ingest(ingestor: Ingestor, text: str):  # noqa: ANN201 - IngestReport
     return ingestor.ingest(parse_digest(text, "weekly.md"))
 
 
-def test_a_new_week_on_top_embeds_only_the_new_paper(tmp_path: Path) -> None:
+def indexed_old_week(tmp_path: Path) -> tuple[PaperStore, HashEmbedding, Ingestor]:
+    """A store holding the old week, and the embedding whose calls the tests count."""
     store = PaperStore.open(Settings.from_env(environ={}, dotenv_path=None, data_dir=tmp_path), collection_name("test-hash-64"))
     embed = HashEmbedding()
     ingestor = Ingestor(store, embed, tmp_path / "docstore")
     ingest(ingestor, OLD_WEEK)
+    return store, embed, ingestor
+
+
+def test_a_new_week_on_top_embeds_only_the_new_paper(tmp_path: Path) -> None:
+    store, embed, ingestor = indexed_old_week(tmp_path)
     calls = embed.calls
 
     report = ingest(ingestor, NEW_WEEK + OLD_WEEK)
@@ -51,10 +57,7 @@ def test_a_new_week_on_top_embeds_only_the_new_paper(tmp_path: Path) -> None:
 
 
 def test_an_edited_summary_is_still_embedded_again(tmp_path: Path) -> None:
-    store = PaperStore.open(Settings.from_env(environ={}, dotenv_path=None, data_dir=tmp_path), collection_name("test-hash-64"))
-    embed = HashEmbedding()
-    ingestor = Ingestor(store, embed, tmp_path / "docstore")
-    ingest(ingestor, OLD_WEEK)
+    _store, embed, ingestor = indexed_old_week(tmp_path)
     calls = embed.calls
     report = ingest(ingestor, OLD_WEEK.replace("which cancels noise", "which cancels attention noise"))
     assert (report.new, report.updated, report.unchanged) == (0, 1, 1)
