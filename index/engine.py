@@ -269,13 +269,7 @@ class Engine:
 
     @reports_store_failures
     def find_papers(self, query: str, limit: int = 5) -> list["LookupMatch"]:
-        """Lookup for ``/paper``: an exact paper id (an autocomplete pick) first."""
-        from index.lookup import LookupMatch
-
-        query = query.strip()
-        by_id = [p for p in self.papers() if p.paper_id == query]
-        if by_id:
-            return [LookupMatch(paper=by_id[0], score=1.0, how="paper_id")]
+        """Lookup for ``/paper``: a paper id (an autocomplete pick), link, title or keywords."""
         return self.lookup().find(query, limit=limit)
 
     @reports_store_failures

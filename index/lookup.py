@@ -138,6 +138,11 @@ class PaperLookup:
         return sorted(best.items(), key=lambda kv: -kv[1])
 
     def _exact(self, query: str) -> list[LookupMatch]:
+        """Identifiers that name papers outright: a paper id (what autocomplete
+        hands back), an arXiv link or id, or any other digest link."""
+        position = self._position.get(query.strip())
+        if position is not None:
+            return [LookupMatch(self.papers[position], 100.0, "paper_id")]
         arxiv = arxiv_id_from_url(query)
         if arxiv:
             return [LookupMatch(p, 100.0, "url") for p in self._by_arxiv.get(arxiv, [])]
