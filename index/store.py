@@ -20,7 +20,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from index.models import Paper
 
@@ -40,6 +40,9 @@ CHUNK_OVERLAP = 30
 PAPER_JSON_KEY = "paper_json"
 CHUNK_KEY = "chunk"
 _GET_PAGE = 1000
+#: Ids per ``$in`` filter: SQLite refuses a statement with more than 32,766
+#: variables, which a 100k-paper ingest or a wide date filter would exceed.
+_ID_BATCH = 5000
 #: Chroma's own default database name (``CHROMA_DATABASE`` default).
 DEFAULT_DATABASE = "default_database"
 #: HNSW search breadth.  Chroma's default (100) found 93% of the exact top-10
@@ -197,10 +200,12 @@ class PaperStore:
         wanted = list(dict.fromkeys(paper_ids))
         if not wanted:
             return []
-        page = self.collection.get(
-            where={"$and": [{CHUNK_KEY: 0}, {"paper_id": {"$in": wanted}}]}, include=["metadatas"]
-        )
-        by_id = {p.paper_id: p for p in filter(None, map(_paper_from_metadata, page["metadatas"] or []))}
+        by_id: dict[str, Paper] = {}
+        for batch in _batches(wanted):
+            page = self.collection.get(
+                where={"$and": [{CHUNK_KEY: 0}, {"paper_id": {"$in": batch}}]}, include=["metadatas"]
+            )
+            by_id.update((p.paper_id, p) for p in filter(None, map(_paper_from_metadata, page["metadatas"] or [])))
         return [by_id[i] for i in wanted if i in by_id]
 
     def update_records(self, papers: Sequence[Paper]) -> None:
@@ -210,25 +215,27 @@ class PaperStore:
         by_id = {p.paper_id: p for p in papers}
         if not by_id:
             return
-        found = self.collection.get(
-            where={"$and": [{CHUNK_KEY: 0}, {"paper_id": {"$in": list(by_id)}}]}, include=["metadatas"]
-        )
-        ids, metadatas = [], []
-        for chunk_id, meta in zip(found["ids"], found["metadatas"] or []):
-            paper = by_id.get(str((meta or {}).get("paper_id", "")))
-            if paper is not None:
-                ids.append(chunk_id)
-                metadatas.append({PAPER_JSON_KEY: paper_record_json(paper)})
-        if ids:
-            self.collection.update(ids=ids, metadatas=metadatas)
+        for batch in _batches(list(by_id)):
+            found = self.collection.get(
+                where={"$and": [{CHUNK_KEY: 0}, {"paper_id": {"$in": batch}}]}, include=["metadatas"]
+            )
+            ids, metadatas = [], []
+            for chunk_id, meta in zip(found["ids"], found["metadatas"] or []):
+                paper = by_id.get(str((meta or {}).get("paper_id", "")))
+                if paper is not None:
+                    ids.append(chunk_id)
+                    metadatas.append({PAPER_JSON_KEY: paper_record_json(paper)})
+            if ids:
+                self.collection.update(ids=ids, metadatas=metadatas)
 
     def delete_chunks(self, paper_ids: Sequence[str]) -> None:
         """Remove every chunk of these papers (one lookup and one delete, not one per paper)."""
         if not paper_ids:
             return
-        found = self.collection.get(where={"paper_id": {"$in": list(paper_ids)}}, include=[])
-        if found["ids"]:
-            self.collection.delete(ids=found["ids"])
+        for batch in _batches(list(paper_ids)):
+            found = self.collection.get(where={"paper_id": {"$in": batch}}, include=[])
+            if found["ids"]:
+                self.collection.delete(ids=found["ids"])
 
     def query(
         self, embedding: Sequence[float], n: int, paper_ids: Sequence[str] | None = None
@@ -237,14 +244,20 @@ class PaperStore:
         total = self.count_chunks()
         if total == 0 or n <= 0:
             return []
-        where: dict[str, Any] | None = None
-        if paper_ids is not None:
-            if not paper_ids:
-                return []
-            where = {"paper_id": {"$in": list(paper_ids)}}
+        if paper_ids is None:
+            return self._query(embedding, min(n, total), None)
+        # A wide filter is split; the nearest n of each part merge into the nearest n overall.
+        hits = [
+            hit
+            for batch in _batches(list(paper_ids))
+            for hit in self._query(embedding, min(n, total), {"paper_id": {"$in": batch}})
+        ]
+        return sorted(hits, key=lambda h: -h.similarity)[:n]
+
+    def _query(self, embedding: Sequence[float], n: int, where: dict[str, Any] | None) -> list[DenseHit]:
         result = self.collection.query(
             query_embeddings=[list(embedding)],
-            n_results=min(n, total),
+            n_results=n,
             where=where,
             include=["metadatas", "distances", "documents"],
         )
@@ -254,6 +267,11 @@ class PaperStore:
         ):
             hits.append(DenseHit(str(meta.get("paper_id", "")), 1.0 - float(distance), doc or ""))
         return hits
+
+
+def _batches(ids: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(ids), _ID_BATCH):
+        yield ids[start : start + _ID_BATCH]
 
 
 def paper_record_json(paper: Paper) -> str:

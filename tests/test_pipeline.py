@@ -16,7 +16,7 @@ from index.models import Mention, Paper, ParseResult, Skipped
 from index.pipeline import Ingestor, combine
 from index.store import PaperStore, collection_name
 from tests.conftest import TEST_CHROMA, chroma_env
-from tests.fakes import HashEmbedding
+from tests.fakes import HashEmbedding, hash_vector
 
 #: Also run against a real Chroma server by `make test-server` (tests/conftest.py).
 RUNS_ON_CHROMA_SERVER = True
@@ -103,6 +103,25 @@ def test_chunks_left_by_an_interrupted_ingest_are_replaced(ingestor: Ingestor, s
     )
     assert report.papers == 3
     assert store.count_chunks() == chunks
+
+
+def test_id_lists_longer_than_sqlite_allows(ingestor: Ingestor, store: PaperStore) -> None:
+    """A 100k-paper ingest asks the store about every paper at once, and a wide
+    date filter hands dense search tens of thousands of ids: more than the 32,766
+    variables SQLite accepts in one statement."""
+    ingestor.ingest(ParseResult(papers=[make_paper(i) for i in range(6)]))
+    unknown = [f"missing-{i}" for i in range(40_000)]
+    assert [p.paper_id for p in store.get_papers([*unknown, "p004", "p001"])] == ["p004", "p001"]
+
+    vector = hash_vector("quantization and retrieval 3")
+    allowed = ["p001", "p003", "p005"]
+    expected = store.query(vector, 4, paper_ids=allowed)
+    wide = store.query(vector, 4, paper_ids=[*unknown[:20_000], *allowed, *unknown[20_000:]])
+    assert [h.paper_id for h in wide] == [h.paper_id for h in expected]
+    assert {h.paper_id for h in wide} <= set(allowed)
+
+    store.delete_chunks([*unknown, "p002"])
+    assert {p.paper_id for p in store.papers()} == {"p000", "p001", "p003", "p004", "p005"}
 
 
 def test_the_store_is_where_this_run_says(store: PaperStore, tmp_path: Path) -> None:
