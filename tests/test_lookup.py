@@ -275,6 +275,15 @@ def test_cli_paper_human_output_shows_title_and_link(run_cli, shared_data_dir: P
     assert NO_MATCH_TEXT not in out
 
 
+@pytest.mark.parametrize(
+    "query", ["https://arxiv.org/abs/2501.00001", "https://example.org/papers/vector-quantization", "2501.00001v2"]
+)
+def test_an_identifier_not_in_the_digests_matches_nothing(shared_engine, query: str) -> None:
+    """A pasted link or id names one paper: when the digests lack it, "no match"
+    beats look-alikes found through words like "arxiv", "https" or "quantization"."""
+    assert shared_engine.find_papers(query) == []
+
+
 @pytest.mark.parametrize("query", ["sourdough bread baking", "how to bake sourdough bread with a starter"])
 def test_cli_paper_human_output_says_when_nothing_matches(run_cli, shared_data_dir: Path, query: str) -> None:
     result = run_cli("paper", query, "--data-dir", str(shared_data_dir))
