@@ -343,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model_load = load_model()
     results = []
     for size in args.sizes:
-        corpus = corpus_for(size, seed=0)
+        corpus = corpus_for(size, seed=0, building=True)
         results.append(run_synthetic(corpus, args.repeat) if corpus.synthetic else run_shared(corpus, args.repeat))
     print(render(results, model_load, args.repeat))
     png = plot(results, args.repeat)

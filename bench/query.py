@@ -1,4 +1,4 @@
-"""Query benchmark: how fast paperbot answers once papers are indexed, at 150 and 10k papers.
+"""Query benchmark: how fast paperbot answers once papers are indexed, at 150, 10k and 100k papers.
 
 Why: every user-facing command runs on the query path, and the ingest benchmark
 says nothing about it.  Autocomplete runs on every keystroke of ``/paper`` (Discord
@@ -26,14 +26,16 @@ Corpora: ``shared`` is the two shared digests (150 papers; ``150`` is accepted a
 its alias); a number N is a synthetic corpus from ``bench/synth.py``.  Built
 indexes are cached in ``bench/out/index-<name>/`` (git-ignored): a re-run calls
 ingest again, which finds every paper unchanged and embeds nothing.  A first
-10k build embeds 10k chunks at ~10-40 chunks/s on a 2-core box: minutes.
+10k build embeds 10k chunks at ~10-40 chunks/s on a 2-core box: minutes.  A
+100k index takes about an hour, so it is never built here: run
+``bench/ingest.py --sizes 100000`` first (it also records that first ingest).
 
 Prints markdown tables and saves ``bench/out/query.png`` (p50/p95 per operation
 and corpus size; needs the ``bench`` extra, ``make bench-deps``).
 
 Run from the repo root::
 
-    .venv-dev/bin/python bench/query.py [--sizes shared,10000] [--papers N] [--repeat 2]
+    .venv-dev/bin/python bench/query.py [--sizes shared,10000,100000] [--papers N] [--repeat 2]
                                         [--profile ask,autocomplete] [--seed 0]
 """
 
@@ -78,6 +80,8 @@ OPERATIONS = ("search hybrid", "search bm25", "search dense", "lookup", "autocom
 TARGETS_MS = {"autocomplete": 50.0, "ask": 250.0}
 TARGET_FROM_PAPERS = 10_000
 TARGET_RECALL = 0.98
+#: Larger synthetic indexes are built only by bench/ingest.py.
+MAX_BUILD_PAPERS = 10_000
 RECALL_K = 10
 _GET_PAGE = 2000
 
@@ -350,7 +354,9 @@ class Corpus:
     synthetic: bool
 
 
-def corpus_for(size: str, seed: int) -> Corpus:
+def corpus_for(size: str, seed: int, building: bool = False) -> Corpus:
+    """The corpus of ``size``; a synthetic one over MAX_BUILD_PAPERS must be built
+    already unless ``building`` (bench/ingest.py, which times that build)."""
     if size in ("shared", "150"):
         missing = [str(p) for p in SHARED_DIGESTS if not p.exists()]
         if missing:
@@ -359,6 +365,9 @@ def corpus_for(size: str, seed: int) -> Corpus:
     n = int(size)
     suffix = "" if seed == 0 else f"-seed{seed}"
     data_dir = OUT_DIR / f"index-{n}{suffix}"
+    if n > MAX_BUILD_PAPERS and not building and not (data_dir / "chroma").is_dir():
+        raise SystemExit(f"no index of {n} papers in {data_dir}: building one takes about an hour here, "
+                         f"so run `bench/ingest.py --sizes {n}` first")
     files = synth.write_corpus(data_dir / "digests", n, seed)
     return Corpus(str(n), [str(f) for f in files], data_dir, True)
 

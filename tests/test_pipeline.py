@@ -105,6 +105,16 @@ def test_chunks_left_by_an_interrupted_ingest_are_replaced(ingestor: Ingestor, s
     assert store.count_chunks() == chunks
 
 
+def test_texts_to_embed_are_the_chunks_the_pipeline_embeds(ingestor: Ingestor, store: PaperStore) -> None:
+    """bench/ingest.py times the model alone on these texts as the pipeline's ceiling."""
+    papers = [make_paper(i) for i in range(5)]
+    texts = Ingestor.texts_to_embed(papers)
+    ingestor.ingest(ParseResult(papers=papers))
+    assert len(texts) == store.count_chunks() == ingestor.embed_model.calls
+    assert texts[0].startswith(f"title: {papers[0].title}\n")
+    assert all("paper_json" not in t and "url:" not in t for t in texts)
+
+
 def test_id_lists_longer_than_sqlite_allows(ingestor: Ingestor, store: PaperStore) -> None:
     """A 100k-paper ingest asks the store about every paper at once, and a wide
     date filter hands dense search tens of thousands of ids: more than the 32,766
