@@ -1,31 +1,64 @@
-"""Memory benchmark: peak RSS of ``paperbot`` commands and of a bot-like process.
+"""Memory benchmark: peak RSS of ``paperbot`` commands and of the running Discord bot.
 
 Why: the bot runs for weeks on small machines, and every CLI command loads the
-ONNX model, Chroma and the BM25 index.  This measures, at 150 papers (the shared
-digests) and at 10k papers (the synthetic corpus of ``bench/query.py``):
+ONNX model, Chroma and the BM25 index.  This measures, per corpus of ``--sizes``
+(150 papers: the shared digests; 10k and 100k papers: the synthetic corpus of
+``bench/synth.py``):
 
 * ``paperbot --help``, ``paperbot search`` and ``paperbot ask`` as users run them:
   a child process each, its peak RSS taken from the kernel's rusage of that child
   (``os.wait4``, i.e. what ``/usr/bin/time -v`` reports as "Maximum resident set
   size");
-* a **proxy** for a running bot: a child process that imports the Discord bot's
-  modules, builds the bot object and loads its cogs (no connection to Discord), builds the
-  :class:`~index.engine.Engine` and warms the retriever and the lookup index as
-  the bot does at start (``PaperBot._open_index``), then answers 20 questions,
-  20 ``/paper`` lookups and 100 autocomplete inputs.  It reports its peak and its
-  current RSS afterwards (the steady state).  It is not the real bot: the gateway
-  connection, the interaction handling and discord.py's caches of a live guild are
-  missing, so treat it as a lower bound of a real bot's memory.
+* the **real bot**: ``paperbot start --data-dir DIR`` as a child process, started
+  exactly as users start it, with ``DISCORD_TOKEN``, ``DISCORD_API_URL`` and
+  ``DISCORD_GATEWAY_URL`` aiming it at the fake Discord of ``tests/fake_discord.py``
+  (Discord's REST API and gateway, served by this process's asyncio loop on
+  127.0.0.1) and ``DISCORD_DEV_GUILD_ID`` at the fake's guild, so the bot syncs its
+  commands there at start as in development.  Once the fake has sent READY (the
+  commands are synced before the gateway connects), the benchmark acts as users
+  do: 20 ``/ask``, 20 ``/paper`` lookups and 100 ``/paper`` autocomplete inputs,
+  one after the other, each awaited until the bot's last call for it (the answer
+  carrying the feedback buttons, the card, the choices).  Then it reads the
+  child's ``VmRSS`` (the steady state, column "RSS after the requests") and
+  ``VmHWM`` from ``/proc``, sends SIGTERM (the bot closes as under ``docker
+  stop`` or systemd) and takes ``ru_maxrss`` from ``os.wait4``: the peak over the
+  bot's whole life, start-up and shutdown included.
 
-Indexes are the cached ones of ``bench/query.py`` (``bench/out/index-shared`` and
-``bench/out/index-10000``); a missing one is built first (a 10k build embeds 10k
-papers: ~15 min on 2 cores).  100k papers is not measured here: building a
-100k index embeds 100k papers, ~2 h on this box (bench/scale.py measures what it
-can at 100k without Chroma).
+Caveat of ``ru_maxrss``: Linux carries the peak RSS of the spawning process into
+the child across ``exec``, so a child's number is at least this script's RSS when
+it spawned it.  The script therefore stays small: heavy imports come after the
+first rows and the catalogue the requests are drawn from is read in a child of
+its own.  The ``python -c pass`` row is that floor (a bare interpreter is ~11
+MiB); the real bot's ``VmHWM`` in the note does not have it.
+
+The real bot replaces the former "bot proxy" row, a child that built the bot
+object and called the engine directly with the same requests: it had no gateway
+connection, no interaction handling and none of the worker threads the bot
+answers in, so it was only a lower bound, and the real row now measures what it
+stood for.  What the fake cannot give is the size of a real server: it has one
+guild with three channels, so discord.py's caches of a big guild (members,
+channels, threads) are not in the numbers.
+
+The requests (questions, lookups, autocomplete inputs) are drawn with seed 0
+from the corpus's own papers by ``bench/query.py``'s generators, once per corpus:
+the same in every run.  The bot's data dir is a temporary folder whose sub-folders
+(``chroma/``, ``docstore/``, ...) link to the cached index: the bot writes its
+state (``bot.sqlite3``: answers, votes, subscriptions) into its data dir, and a
+fresh state per run keeps runs comparable and leaves the cached indexes, which
+other benchmarks share, untouched.
+
+Indexes are the cached ones of ``bench/query.py`` and ``bench/ingest.py``
+(``bench/out/index-shared``, ``bench/out/index-<N>``).  A missing one of at most
+10,000 papers is built first (a 10k build embeds 10k papers: ~15 min on 2
+cores); a bigger one is never built here: ``--sizes shared,10000,100000`` needs
+the cached index ``bench/out/index-100000``, built by ``bench/ingest.py --sizes
+100000`` (~1 h on 2 cores), and stops at once, saying so, while that build is
+missing or unfinished (``bench/ingest.py`` writes ``first-ingest.json`` next to
+the index when it is done).
 
 Run from the repo root::
 
-    .venv-dev/bin/python bench/memory.py [--sizes shared,10000] [--runs 3]
+    .venv-dev/bin/python bench/memory.py [--sizes shared,10000[,100000]] [--runs 3]
 """
 
 from __future__ import annotations
@@ -37,19 +70,51 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+# Only light modules here: a child's ru_maxrss starts at this process's RSS when it
+# spawns the child (see the module docstring), so asyncio, aiohttp and the engine
+# are imported where they are needed, after the baseline rows.
 import argparse  # noqa: E402
 import json  # noqa: E402
+import logging  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from typing import Sequence  # noqa: E402
+from dataclasses import asdict, dataclass, field  # noqa: E402
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence, TypeVar  # noqa: E402
+
+if TYPE_CHECKING:
+    import asyncio
+    import resource
+
+    from tests.fake_discord import FakeDiscord, PendingInteraction, Request
+
+log = logging.getLogger("bench.memory")
+
+T = TypeVar("T")
 
 QUESTION = "which methods improve long-context retrieval?"
 SEARCH = "quantization of language model weights"
-PROXY_QUESTIONS = 20
+
+#: What the real bot is asked per run (the former proxy's workload, kept for comparison).
+BOT_ASKS = 20
+BOT_LOOKUPS = 20
+BOT_AUTOCOMPLETES = 100
+#: Spawn to READY: imports, login and the command sync; the index warms later, in a thread.
+START_TIMEOUT_S = 300.0
+#: One request; the first /ask also waits for the index warm-up (minutes at 100k on a busy box).
+REQUEST_TIMEOUT_S = 600.0
+#: SIGTERM to exit; the bot closes its gateway connection and state, then leaves.
+STOP_TIMEOUT_S = 60.0
+#: custom_id prefix of the feedback buttons, which come with the last part of an answer (bot/cogs/ask.py).
+FEEDBACK_PREFIX = "paperbot:fb:"
+#: First user id of the fake users; each /ask comes from its own user so the per-user cooldown never answers.
+FIRST_USER_ID = 100_000
+#: A log line of the bot's (config/logs.py: "date time LEVEL name: message") at WARNING or worse.
+NOISY_LOG_LINE = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) ", re.MULTILINE)
 
 
 @dataclass
@@ -88,10 +153,50 @@ def paperbot(*args: str) -> list[str]:
     return [sys.executable, "-m", "bot.cli", *args]
 
 
-def ensure_index(size: str) -> tuple[str, Path, bool]:
-    """(corpus label, data dir, synthetic?) of a cached index, built if missing."""
+# -- the indexes ---------------------------------------------------------------------------------
+def _built_elsewhere(size: str) -> int | None:
+    """The paper count of ``size`` if its index is too big to build here (else None)."""
     from bench import query
 
+    if size in ("shared", "150"):
+        return None
+    n = int(size)
+    return n if n > query.MAX_BUILD_PAPERS else None
+
+
+def require_built(size: str) -> Path | None:
+    """The cached index of a size too big to build here; exits with advice if it is not complete.
+
+    Complete means ``bench/ingest.py`` finished it: that script writes its
+    ``first-ingest.json`` record after the build, so an index it is still building
+    (which has a Chroma store already) is not measured as if it were the corpus.
+    """
+    from bench import query
+
+    n = _built_elsewhere(size)
+    if n is None:
+        return None
+    from bench.ingest import RECORD_NAME
+
+    data_dir = query.OUT_DIR / f"index-{n}"
+    if not (data_dir / "chroma" / "chroma.sqlite3").is_file() or not (data_dir / RECORD_NAME).is_file():
+        raise SystemExit(
+            f"no complete index of {n:,} papers in {data_dir} (no {RECORD_NAME}: missing or still being built); "
+            f"building it takes about an hour on 2 cores, so bench/memory.py does not: "
+            f"run `.venv-dev/bin/python bench/ingest.py --sizes {n}` first"
+        )
+    return data_dir
+
+
+def ensure_index(size: str) -> tuple[str, Path, bool]:
+    """(corpus label, data dir, synthetic?) of a cached index; built if missing and
+    of at most ``bench/query.py``'s MAX_BUILD_PAPERS (10k), else required built."""
+    from bench import query
+
+    big = require_built(size)
+    if big is not None:
+        # Not through corpus_for: it would regenerate the whole corpus's digests for nothing.
+        return str(int(size)), big, True
     corpus = query.corpus_for(size, 0)
     chroma = corpus.data_dir / "chroma" / "chroma.sqlite3"
     if not chroma.exists():
@@ -102,57 +207,243 @@ def ensure_index(size: str) -> tuple[str, Path, bool]:
     return corpus.name, corpus.data_dir, corpus.synthetic
 
 
-# -- the bot proxy (runs in its own child process) --------------------------------------------
-def _rss_now_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
+def index_view(index_dir: Path, view: Path) -> None:
+    """A data dir for the bot that reads ``index_dir`` and keeps its own state apart.
+
+    Only the folders are linked (``chroma/``, ``docstore/``, ``digests/``): they
+    are the index.  Files at the top are state the bot would write to
+    (``bot.sqlite3``, the sources ledger) or a benchmark's records.
+    """
+    view.mkdir()
+    for entry in index_dir.iterdir():
+        if entry.is_dir():
+            (view / entry.name).symlink_to(entry.resolve(), target_is_directory=True)
 
 
-def bot_proxy(data_dir: Path, synthetic: bool) -> int:
-    """Child side: import the bot, build it, warm the engine, serve a few requests."""
+# -- the real bot ---------------------------------------------------------------------------------
+@dataclass
+class Workload:
+    """What users ask the bot in one run: drawn once per corpus, the same in every run."""
+
+    papers: int
+    questions: list[str]
+    lookups: list[str]
+    autocompletes: list[str]
+
+
+def workload(data_dir: Path, synthetic: bool) -> Workload:
+    """The run's requests, drawn in a child process: reading the catalogue opens
+    Chroma, which would raise this process's RSS, the floor of every later child's."""
+    argv = [sys.executable, str(Path(__file__).resolve()), "--workload", str(data_dir)]
+    _rss, _wall, out = run_measured(argv + (["--synthetic"] if synthetic else []))
+    return Workload(**json.loads(out.strip().splitlines()[-1]))
+
+
+def draw_workload(data_dir: Path, synthetic: bool) -> Workload:
+    """Child side: questions, ``/paper`` inputs and partial titles made from the
+    corpus's papers with seed 0, by ``bench/query.py``'s generators."""
+    from bench import query
+
+    papers = query.make_engine(data_dir).papers()
+    rng = random.Random(0)
+    questions = (query.synthetic_questions(papers, rng, n=BOT_ASKS) if synthetic
+                 else list(query.SHARED_QUESTIONS))[:BOT_ASKS]
+    lookups = [p.text for p in query.lookup_probes(papers, rng, n=BOT_LOOKUPS)]
+    autocompletes = [p.text for p in query.autocomplete_probes(papers, rng, n=BOT_AUTOCOMPLETES)]
+    return Workload(len(papers), questions, lookups, autocompletes)
+
+
+@dataclass
+class BotRun:
+    """One life of the real bot, measured."""
+
+    peak_mb: float  # ru_maxrss of the reaped child: its whole life
+    hwm_mb: float  # VmHWM just before SIGTERM: start-up and serving
+    steady_mb: float  # VmRSS after the last request
+    wall_s: float  # spawn to reaped
+    ready_s: float  # spawn to READY
+    first_answer_s: float  # READY to the first /ask answered (includes the index warm-up)
+    serve_s: float  # READY to the last request served
+    noisy_log_lines: int  # WARNING or worse in the bot's log
+
+
+class BotFailed(Exception):
+    """The bot did not serve as users would expect; the message says where."""
+
+
+def _status_mb(pid: int, key: str) -> float:
+    """A ``VmXXX`` line of ``/proc/<pid>/status`` in MiB (the kernel writes kB)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError as exc:
+        raise BotFailed(f"cannot read /proc/{pid}/status: {exc}") from None
+    raise BotFailed(f"no {key} in /proc/{pid}/status")
+
+
+async def _until(awaitable: Awaitable[T], exited: asyncio.Future[Any], what: str, timeout: float | None = None) -> T:
+    """``awaitable``'s result; fails at once if the bot exits first, rather than at a timeout."""
     import asyncio
-    import resource
+
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({task, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        try:
+            return task.result()
+        except AssertionError as exc:  # FakeDiscord.wait_for's timeout, with the last requests
+            raise BotFailed(f"{what}: {exc}") from None
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    if exited in done:
+        raise BotFailed(f"the bot exited while waiting for {what}")
+    raise BotFailed(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _of(pending: "PendingInteraction") -> Callable[["Request"], bool]:
+    """Whether a REST call answers this interaction (its callback, follow-ups, edits)."""
+    def check(r: "Request") -> bool:
+        return (r.is_callback() and r.parts[1] == str(pending.id)) or (r.parts[:1] == ["webhooks"] and pending.token in r.parts)
+
+    return check
+
+
+def _failed(r: "Request") -> bool:
+    """Discord refused the call, or the bot answered with a private message: its errors are ephemeral."""
+    return r.status >= 400 or r.ephemeral is True
+
+
+def _answer_done(r: "Request") -> bool:
+    rows = r.message_payload().get("components") or []
+    return r.is_followup() and any(
+        str(c.get("custom_id", "")).startswith(FEEDBACK_PREFIX) for row in rows for c in row.get("components", [])
+    )
+
+
+def _card_done(r: "Request") -> bool:
+    return r.is_followup()  # the card, or "No paper matches": one follow-up either way
+
+
+def _choices_done(r: "Request") -> bool:
+    return r.is_callback()
+
+
+async def _served(
+    fake: "FakeDiscord",
+    pending: "PendingInteraction",
+    done: Callable[["Request"], bool],
+    exited: asyncio.Future[Any],
+    what: str,
+) -> None:
+    """Wait for the bot's last call for one interaction; fail if Discord or the bot reported an error."""
+    belongs = _of(pending)
+    (last,) = await _until(
+        fake.wait_for(lambda r: belongs(r) and (done(r) or _failed(r)), timeout=REQUEST_TIMEOUT_S), exited, what
+    )
+    if _failed(last):
+        said = last.errors or (last.message_payload().get("content") or "")[:200]
+        raise BotFailed(f"{what}: {last.method} {last.path} -> {last.status} {said}")
+
+
+async def _stop(pid: int, exited: asyncio.Future[tuple[int, int, "resource.struct_rusage"]]) -> tuple[int, "resource.struct_rusage"]:
+    """SIGTERM the bot (SIGKILL if it does not leave in time); its exit code and rusage.
+
+    Signals go through ``os.kill`` on the pid: ``Popen.send_signal`` polls the
+    child first and could reap it under the thread blocked in ``os.wait4``.
+    """
+    import asyncio
+
+    if not exited.done():
+        os.kill(pid, signal.SIGTERM)
+        done, _ = await asyncio.wait({exited}, timeout=STOP_TIMEOUT_S)
+        if not done:
+            log.warning("the bot did not stop within %.0f s of SIGTERM; killing it", STOP_TIMEOUT_S)
+            os.kill(pid, signal.SIGKILL)
+    _pid, status, usage = await exited
+    return os.waitstatus_to_exitcode(status), usage
+
+
+async def run_real_bot(index_dir: Path, work: Workload) -> BotRun:
+    """Start ``paperbot start`` against a fake Discord, serve ``work``, measure, stop it."""
+    import asyncio
+    import secrets
     import tempfile
 
-    import discord  # noqa: F401 - the real bot's import footprint
-    from bench import query
-    from bot.app import COGS, make_bot
-    from bot.state import BotState
-    from config import Settings
-    from index.engine import Engine
+    from tests.fake_discord import FakeDiscord
 
-    settings = Settings.from_env(environ={}, dotenv_path=None, data_dir=data_dir)
-    engine = Engine(settings)
-    started = time.perf_counter()
-
-    async def build(state_dir: str) -> None:
-        bot = make_bot(engine, BotState(Path(state_dir) / "state.sqlite3"), settings)
-        for name in COGS:  # what PaperBot.setup_hook loads, without syncing or connecting
-            await bot.load_extension(name)
-        await bot.close()
-
-    with tempfile.TemporaryDirectory(prefix="paperbot-memory-") as state_dir:
-        asyncio.run(build(state_dir))
-    engine.retriever()  # what PaperBot._open_index warms
-    engine.lookup()
-    warmed = time.perf_counter() - started
-    papers = engine.papers()
-    rng = random.Random(0)
-    questions = (query.synthetic_questions(papers, rng, n=PROXY_QUESTIONS) if synthetic
-                 else query.SHARED_QUESTIONS[:PROXY_QUESTIONS])[:PROXY_QUESTIONS]
-    for q in questions:
-        engine.ask(q)
-    for probe in query.lookup_probes(papers, rng, n=20):
-        engine.find_papers(probe.text)
-    for probe in query.autocomplete_probes(papers, rng, n=100):
-        engine.autocomplete(probe.text)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"papers": len(papers), "questions": len(questions), "warm_s": warmed,
-                      "peak_mb": peak, "steady_mb": _rss_now_mb()}))
-    return 0
+    token = f"MTIz.bench-memory-{secrets.token_urlsafe(12)}.not-a-real-token"
+    with tempfile.TemporaryDirectory(prefix="paperbot-memory-") as tmp:
+        data_dir = Path(tmp) / "data"
+        index_view(index_dir, data_dir)
+        log_path = Path(tmp) / "bot.log"
+        async with FakeDiscord(token) as fake:
+            env = child_env() | {
+                "DISCORD_TOKEN": token,
+                "DISCORD_API_URL": fake.api_url,
+                "DISCORD_GATEWAY_URL": fake.gateway_url,
+                "DISCORD_DEV_GUILD_ID": str(fake.guild_id),
+            }
+            started = time.perf_counter()
+            with open(log_path, "wb") as log_file:
+                proc = subprocess.Popen(
+                    paperbot("start", "--data-dir", str(data_dir)),
+                    stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT,
+                )
+            # Reaped by this thread only, so the rusage is this child's own (see run_measured).
+            exited = asyncio.ensure_future(asyncio.to_thread(os.wait4, proc.pid, 0))
+            code: int | None = None
+            usage: resource.struct_rusage | None = None
+            failure: BotFailed | None = None
+            try:
+                await _until(fake.ready_sent.wait(), exited, "READY from the fake gateway", START_TIMEOUT_S)
+                ready = time.perf_counter()
+                synced = {c["name"] for c in fake.commands.get(str(fake.guild_id), [])}
+                if not {"ask", "paper"} <= synced:
+                    raise BotFailed(f"the bot registered {sorted(synced)} in the dev guild, not /ask and /paper")
+                first_answer = float("nan")
+                for i, question in enumerate(work.questions):
+                    pending = await fake.slash("ask", user_id=FIRST_USER_ID + i, question=question)
+                    await _served(fake, pending, _answer_done, exited, f"/ask {question!r}")
+                    if i == 0:
+                        first_answer = time.perf_counter() - ready
+                for text in work.lookups:
+                    pending = await fake.slash("paper", user_id=FIRST_USER_ID, query=text)
+                    await _served(fake, pending, _card_done, exited, f"/paper {text!r}")
+                for text in work.autocompletes:
+                    pending = await fake.autocomplete("paper", "query", text, user_id=FIRST_USER_ID)
+                    await _served(fake, pending, _choices_done, exited, f"/paper autocomplete {text!r}")
+                served = time.perf_counter()
+                steady = _status_mb(proc.pid, "VmRSS")
+                hwm = _status_mb(proc.pid, "VmHWM")
+            except BotFailed as exc:
+                failure = exc
+            finally:
+                try:
+                    code, usage = await _stop(proc.pid, exited)
+                except BaseException:
+                    if not exited.done():  # interrupted while stopping: never leave the bot behind
+                        os.kill(proc.pid, signal.SIGKILL)
+                    raise
+                finally:
+                    proc.returncode = code  # reaped already: keeps Popen from waiting for it again
+            wall = time.perf_counter() - started
+        output = log_path.read_text(encoding="utf-8", errors="replace")
+    if failure is None and code != 0:
+        failure = BotFailed(f"the bot exited with {code} after SIGTERM, not 0")
+    if failure is not None or usage is None:
+        raise SystemExit(f"paperbot start (real bot via the fake Discord) failed: {failure} (exit code {code})\n"
+                         f"--- the bot's log (end) ---\n{output[-3000:]}")
+    return BotRun(
+        peak_mb=usage.ru_maxrss / 1024.0,
+        hwm_mb=hwm,
+        steady_mb=steady,
+        wall_s=wall,
+        ready_s=ready - started,
+        first_answer_s=first_answer,
+        serve_s=served - ready,
+        noisy_log_lines=len(NOISY_LOG_LINE.findall(output)),
+    )
 
 
 # -- the parent --------------------------------------------------------------------------------
@@ -170,28 +461,35 @@ def measure(sizes: Sequence[str], runs: int) -> list[Sample]:
         helps.rss_mb.append(rss)
         helps.wall_s.append(wall)
     samples.append(helps)
+    import asyncio  # only after the baseline rows: see the imports at the top
+
+    for size in sizes:  # before any corpus: a missing 100k index is a setup error, not a crash an hour in
+        require_built(size)
     for size in sizes:
         name, data_dir, synthetic = ensure_index(size)
         label = "150 (shared)" if name == "shared" else f"{int(name):,}"
         search = Sample("paperbot search --json", label)
         ask = Sample("paperbot ask --json", label)
-        proxy = Sample(f"bot proxy: warm + {PROXY_QUESTIONS} asks, 20 lookups, 100 autocompletes", label)
+        bot = Sample(f"paperbot start (real bot via fake Discord): {BOT_ASKS} asks, {BOT_LOOKUPS} /paper, "
+                     f"{BOT_AUTOCOMPLETES} autocompletes", label)
+        work = workload(data_dir, synthetic)
         for _ in range(runs):
-            print(f"[{name}] paperbot search / ask / bot proxy", file=sys.stderr, flush=True)
+            print(f"[{name}] paperbot search / ask / start (real bot)", file=sys.stderr, flush=True)
             rss, wall, _ = run_measured(paperbot("search", SEARCH, "--json", "--data-dir", str(data_dir)))
             search.rss_mb.append(rss)
             search.wall_s.append(wall)
             rss, wall, _ = run_measured(paperbot("ask", QUESTION, "--json", "--data-dir", str(data_dir)))
             ask.rss_mb.append(rss)
             ask.wall_s.append(wall)
-            rss, wall, out = run_measured([sys.executable, str(Path(__file__).resolve()), "--bot-proxy", str(data_dir)]
-                                          + (["--synthetic"] if synthetic else []))
-            report = json.loads(out.strip().splitlines()[-1])
-            proxy.rss_mb.append(rss)
-            proxy.wall_s.append(wall)
-            proxy.steady_mb.append(report["steady_mb"])
-            proxy.note = f"{report['papers']} papers; warm-up {report['warm_s']:.1f} s"
-        samples += [search, ask, proxy]
+            run = asyncio.run(run_real_bot(data_dir, work))
+            bot.rss_mb.append(run.peak_mb)
+            bot.wall_s.append(run.wall_s)
+            bot.steady_mb.append(run.steady_mb)
+            noisy = f"; {run.noisy_log_lines} warning/error lines in its log" if run.noisy_log_lines else ""
+            bot.note = (f"{work.papers} papers; READY {run.ready_s:.1f} s after spawn, first answer "
+                        f"{run.first_answer_s:.1f} s later, all served in {run.serve_s:.1f} s; "
+                        f"VmHWM before SIGTERM {run.hwm_mb:.0f} MiB{noisy}")
+        samples += [search, ask, bot]
     return samples
 
 
@@ -200,7 +498,7 @@ def render(samples: Sequence[Sample], runs: int) -> str:
         f"Peak RSS (kernel rusage of each child: ru_maxrss), median of {runs} run(s); "
         f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
         "",
-        "| process | papers | peak RSS MiB (median) | max | RSS after the run MiB | wall s (median) | note |",
+        "| process | papers | peak RSS MiB (median) | max | RSS after the requests MiB | wall s (median) | note |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for s in samples:
@@ -211,20 +509,40 @@ def render(samples: Sequence[Sample], runs: int) -> str:
         )
     lines += [
         "",
-        "The bot proxy is not the live bot (no gateway connection, no guild caches): a lower bound.",
-        "Not measured: 100k papers (building a 100k index takes ~2 h on this machine).",
+        "The real bot is `paperbot start` connected to the fake Discord of tests/fake_discord.py on 127.0.0.1, "
+        "serving the requests one at a time; its wall time is its whole life (start, requests, SIGTERM).",
+        "The fake has one guild with three channels: discord.py's caches of a big server are not in these numbers.",
+        "A child's ru_maxrss includes this script's RSS when it spawned the child (Linux keeps the peak across exec): "
+        "the python -c pass row is that floor, not the interpreter alone.",
+        "100k papers: `--sizes shared,10000,100000` needs the cached index bench/out/index-100000, "
+        "built by `bench/ingest.py --sizes 100000` (~1 h on 2 cores); this script never builds it.",
     ]
     return "\n".join(lines)
 
 
+def _size(text: str) -> str:
+    """A ``--sizes`` entry: 'shared' (alias 150) or a positive paper count."""
+    text = text.strip()
+    if text in ("shared", "150") or (text.isdigit() and int(text) > 0):
+        return text
+    raise ValueError(text)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--sizes", default="shared,10000", help="corpora: 'shared' (alias 150) and/or paper counts")
+    parser.add_argument("--sizes", default="shared,10000",
+                        help="corpora: 'shared' (alias 150) and/or paper counts; over 10000 needs a cached index "
+                             "from bench/ingest.py")
     parser.add_argument("--runs", type=int, default=3, help="runs of each process; the median is reported")
-    parser.add_argument("--bot-proxy", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--workload", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--synthetic", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    args.sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    try:
+        args.sizes = [_size(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError as exc:
+        parser.error(f"--sizes: {exc} is neither 'shared' nor a positive paper count")
+    if not args.sizes:
+        parser.error("--sizes: no corpus given")
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     return args
@@ -232,11 +550,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.bot_proxy is not None:
-        import logging
-
-        logging.basicConfig(level=logging.WARNING)
-        return bot_proxy(args.bot_proxy, args.synthetic)
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    if args.workload is not None:
+        print(json.dumps(asdict(draw_workload(args.workload, args.synthetic))))
+        return 0
     samples = measure(args.sizes, args.runs)
     print(render(samples, args.runs))
     return 0
