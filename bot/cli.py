@@ -99,10 +99,30 @@ def cmd_ingest(args: argparse.Namespace, settings: "Settings") -> int:
             f"{style.green(str(report.new))} new, {report.updated} updated, {report.unchanged} unchanged"
             f" ({report.seconds:.1f}s)"
         )
-        for s in report.skipped:
-            where = f"{s.source}:{s.line}" if s.line else s.source
-            print(style.yellow(f"skipped {where}: {s.reason}"))
+        for line in skipped_lines(report.skipped):
+            print(style.yellow(line))
     return EXIT_OK if report.read_anything else EXIT_NOTHING_READ
+
+
+#: Entries skipped for the same reason in one source that are listed one by one.
+SKIPPED_LISTED = 3
+
+
+def skipped_lines(skipped: Sequence[Any]) -> list[str]:
+    """One line per skipped entry, but one line per source and reason once there
+    are more than a few: a damaged file can break thousands of table rows, and a
+    screenful of identical lines would hide the other problems."""
+    groups: dict[tuple[str, str], list[int | None]] = {}
+    for s in skipped:
+        groups.setdefault((s.source, s.reason), []).append(s.line)
+    out: list[str] = []
+    for (source, reason), lines in groups.items():
+        if len(lines) <= SKIPPED_LISTED:
+            out += [f"skipped {source}:{n}: {reason}" if n else f"skipped {source}: {reason}" for n in lines]
+        else:
+            first = ", ".join(str(n) for n in lines[:SKIPPED_LISTED] if n)
+            out.append(f"skipped {len(lines):,} entries of {source}: {reason}" + (f" (lines {first}, …)" if first else ""))
+    return out
 
 
 def cmd_stats(args: argparse.Namespace, settings: "Settings") -> int:

@@ -156,3 +156,22 @@ def test_human_output_summarises_and_lists_skipped(run_cli, small_digest: Path, 
         ]
     )
     assert "\033[" not in result.stdout  # NO_COLOR and a pipe: plain text
+
+
+def test_many_broken_rows_are_summarised_not_listed(run_cli, tmp_path: Path) -> None:  # noqa: ANN001
+    """A damaged table breaks every row the same way: one line says so, the
+    JSON still lists each row."""
+    table = tmp_path / "table.md"
+    rows = [f"| 2024-07-{1 + i % 28:02d} | Broken row {i} | only three cells |" for i in range(40)]
+    table.write_text(
+        "| Date | Title | Abstract | Topics |\n|---|---|---|---|\n"
+        "| 2024-07-02 | A Paper That Parses | It parses. | NLP |\n" + "\n".join(rows) + "\n",
+        encoding="utf-8",
+    )
+    data = str(tmp_path / "data")
+    lines = run_cli("ingest", str(table), "--data-dir", data).stdout.splitlines()
+    skipped = [line for line in lines if line.startswith("skipped")]
+    assert skipped == ["skipped 40 entries of table.md: table row has 3 cells, the header has 4 (lines 4, 5, 6, …)"]
+    report = _json(run_cli("ingest", str(table), "--json", "--data-dir", data))
+    assert report["unchanged"] == 1
+    assert len(report["skipped"]) == 40
