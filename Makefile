@@ -6,7 +6,7 @@ PIP_FLAGS ?= --disable-pip-version-check --no-input --quiet
 SAMPLE ?= samples
 DATA_DIR ?= data
 
-.PHONY: run test test-server install dev bench-deps lock bench bench-ingest bench-query bench-memory bench-coldstart bench-scale clean
+.PHONY: run test test-server install dev bench-deps lock bench bench-100k bench-ingest bench-query bench-memory bench-coldstart bench-scale clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,8 +49,14 @@ lock:
 	rm -rf .venv-lock
 
 ## bench: every benchmark; markdown tables on stdout, PNG plots in bench/out/.
-## The first run builds a cached 10k-paper index (bench/out/index-10000, ~15 min on 2 cores).
+## The first run builds and times a cached 10k-paper index (bench/out/index-10000, ~7 min on 2 cores).
 bench: bench-ingest bench-query bench-coldstart bench-memory bench-scale
+
+## bench-100k: ingest, query and memory at 100k papers too; the first run embeds 100k papers (~1 h on 2 cores)
+bench-100k: $(DEV_VENV)/.bench-installed
+	$(DEV_VENV)/bin/python bench/ingest.py --sizes shared,10000,100000 --repeat 1
+	$(DEV_VENV)/bin/python bench/query.py --sizes shared,10000,100000
+	$(DEV_VENV)/bin/python bench/memory.py --sizes shared,10000,100000 --runs 1
 
 bench-deps: $(DEV_VENV)/.bench-installed
 
