@@ -136,7 +136,7 @@ class Answerer:
                 return self._llm_answer(question, history, relevant, notice)
             except LLMError as exc:
                 notice = f"The language model was unavailable ({exc}); this is an extractive answer."
-        return self._extractive(question, query, relevant, notice)
+        return self._extractive(question, query, relevant, notice, said=" ".join(t.answer for t in history[-3:]))
 
     def judge(self, query: str, hit: Hit) -> Relevance:
         """Does this paper cover the question?  Combines three weak signals.
@@ -201,7 +201,12 @@ class Answerer:
     def backend(self) -> str:
         return "extractive" if self.chat_model is None else self.chat_model.name
 
-    def _extractive(self, question: str, query: str, relevant: Sequence[Hit], notice: str | None) -> Answer:
+    def _extractive(
+        self, question: str, query: str, relevant: Sequence[Hit], notice: str | None, said: str = ""
+    ) -> Answer:
+        """Quote the sentences that best match the question; in a conversation,
+        sentences the earlier answers already quoted come last, so a follow-up
+        adds something instead of repeating the previous answer."""
         terms = set(tokenize(query))
         listing = _is_list_question(question) and len(relevant) > 1
         chosen = list(relevant[: MAX_LISTED if listing else MAX_CITED])
@@ -212,7 +217,7 @@ class Answerer:
         lines: list[str] = []
         for hit, cite in zip(chosen, citations):
             count = 1 if listing or cite.n > 1 else 2
-            sentences = _best_sentences(hit.paper, terms, count)
+            sentences = _best_sentences(hit.paper, terms, count, said)
             prefix = f"**{cite.title}** [{cite.n}]"
             lines.append(f"{prefix}: {' '.join(sentences)}" if sentences else prefix)
         body = ("\n".join(f"- {line}" for line in lines)) if listing else "\n\n".join(lines)
@@ -312,7 +317,7 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if len(s.strip()) > 20]
 
 
-def _best_sentences(paper: Paper, terms: set[str], count: int) -> list[str]:
+def _best_sentences(paper: Paper, terms: set[str], count: int, said: str = "") -> list[str]:
     """The sentences of a paper that share most of the question's terms, in text order.
 
     Sentences that only restate the title ("X published a paper “Title”") say
@@ -332,7 +337,8 @@ def _best_sentences(paper: Paper, terms: set[str], count: int) -> list[str]:
             continue
         seen.add(key)
         overlap = len(terms & (words - title_terms)) + 0.5 * len(terms & words & title_terms)
-        scored.append((overlap + 0.8 / (1 + i), i))
+        repeated = bool(said) and _trim(sentence) in said
+        scored.append((overlap + 0.8 / (1 + i) - (1000.0 if repeated else 0.0), i))
     best = sorted(i for _score, i in sorted(scored, reverse=True)[:count])
     return [_trim(candidates[i]) for i in best]
 

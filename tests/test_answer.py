@@ -126,6 +126,14 @@ def test_our_own_held_out_questions_meet_the_targets(shared_engine: Engine) -> N
     assert abstain.answers["abstained"] >= 7 / 8, abstain.misses
 
 
+def test_an_extractive_follow_up_does_not_repeat_the_previous_answer(shared_engine: Engine) -> None:
+    first = shared_engine.ask("what is VPTQ?")
+    follow = shared_engine.ask("tell me more about it", history=[Turn("what is VPTQ?", first.text)])
+    assert follow.citations and follow.citations[0].arxiv_id == "2409.17066"
+    quoted = [line.split("]: ", 1)[1] for line in follow.text.split("\n\n") if "]: " in line]
+    assert quoted and all(sentence not in first.text for sentence in quoted[0].split(". ")), (first.text, follow.text)
+
+
 def test_follow_up_resolves_against_the_previous_question(shared_engine: Engine) -> None:
     first = shared_engine.ask("what is VPTQ?")
     follow = shared_engine.ask("what about its memory use?", history=[Turn("what is VPTQ?", first.text)])
