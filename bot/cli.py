@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
 
 if TYPE_CHECKING:
     from config import Settings
@@ -402,7 +402,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+#: Commands that only read.  Once their output is written nothing is left to save,
+#: so the console script skips the interpreter's teardown: dismantling chromadb's
+#: ~900 modules takes 0.2-0.3 s, a fifth of a cold ``paperbot search``.
+QUICK_EXIT = frozenset({"search", "paper", "ask", "stats"})
+
+
+def entry() -> None:
+    """The ``paperbot`` console script and ``python -m bot.cli``."""
+    sys.exit(main(quick_exit=True))
+
+
+def _exit_now(code: int) -> NoReturn:
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nobody is reading any more
+            pass
+    os._exit(code)
+
+
+def main(argv: Sequence[str] | None = None, quick_exit: bool = False) -> int:
     from config import Settings, SettingsError
     from config.logs import setup_logging
 
@@ -413,6 +434,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"paperbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
     setup_logging("DEBUG" if args.verbose else getattr(args, "log_level", "WARNING"), settings.secrets())
+    code = _run(args, settings)
+    if quick_exit and args.command in QUICK_EXIT:
+        _exit_now(code)
+    return code
+
+
+def _run(args: argparse.Namespace, settings: "Settings") -> int:
+    """The command, with every failure turned into a short message and an exit status."""
     from bot.state import StateUnavailable
     from index.store import StoreUnavailable
 
@@ -428,6 +457,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `paperbot search ... | head`: the reader has what it wanted.  Point stdout
+        # at /dev/null so the interpreter's final flush does not complain again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:
         # Through logging, not Python's default hook: the log handler redacts the
         # token and API keys, and an exception's text can hold either (a URL, a
@@ -438,4 +472,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -289,3 +289,22 @@ def test_cli_paper_human_output_says_when_nothing_matches(run_cli, shared_data_d
     result = run_cli("paper", query, "--data-dir", str(shared_data_dir))
     assert NO_MATCH_TEXT in result.stdout
     assert "arxiv.org" not in result.stdout
+
+
+def test_cli_search_piped_into_a_reader_that_stops_early(shared_data_dir: Path, tmp_path: Path) -> None:
+    """`paperbot search ... | head -1`: the reader closes the pipe before the
+    command writes; that is a normal end, not an "unexpected error"."""
+    import os
+    import subprocess
+    import sys
+
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "search", "quantization", "--data-dir", str(shared_data_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # long before the command has loaded anything
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert b"unexpected error" not in err and b"Traceback" not in err, err
