@@ -115,6 +115,17 @@ def test_texts_to_embed_are_the_chunks_the_pipeline_embeds(ingestor: Ingestor, s
     assert all("paper_json" not in t and "url:" not in t for t in texts)
 
 
+def test_the_catalogue_is_read_in_pages(ingestor: Ingestor, store: PaperStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of 10,000 records in production; three here, so that 7 papers take
+    three pages with a short last one."""
+    import index.store
+
+    ingestor.ingest(ParseResult(papers=[make_paper(i) for i in range(7)]))
+    monkeypatch.setattr(index.store, "_GET_PAGE", 3)
+    assert [p.paper_id for p in store.papers()] == [f"p{i:03d}" for i in range(7)]
+    assert store.count_papers() == 7
+
+
 def test_id_lists_longer_than_sqlite_allows(ingestor: Ingestor, store: PaperStore) -> None:
     """A 100k-paper ingest asks the store about every paper at once, and a wide
     date filter hands dense search tens of thousands of ids: more than the 32,766
