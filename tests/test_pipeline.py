@@ -116,12 +116,13 @@ def test_texts_to_embed_are_the_chunks_the_pipeline_embeds(ingestor: Ingestor, s
 
 
 def test_the_catalogue_is_read_in_pages(ingestor: Ingestor, store: PaperStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pages of 10,000 records in production; three here, so that 7 papers take
-    three pages with a short last one."""
+    """Pages of 10,000 ids and batches of 1,000 records in production; three and
+    two here, so that 7 papers take several of each with a short last one."""
     import index.store
 
     ingestor.ingest(ParseResult(papers=[make_paper(i) for i in range(7)]))
-    monkeypatch.setattr(index.store, "_GET_PAGE", 3)
+    monkeypatch.setattr(index.store, "_ID_PAGE", 3)
+    monkeypatch.setattr(index.store, "_RECORD_BATCH", 2)
     assert [p.paper_id for p in store.papers()] == [f"p{i:03d}" for i in range(7)]
     assert store.count_papers() == 7
 
