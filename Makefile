@@ -66,10 +66,10 @@ bench-ingest: $(DEV_VENV)/.bench-installed
 bench-query: $(DEV_VENV)/.bench-installed
 	$(DEV_VENV)/bin/python bench/query.py
 
-bench-coldstart: $(DEV_VENV)/.installed
+bench-coldstart: $(DEV_VENV)/.bench-installed
 	$(DEV_VENV)/bin/python bench/coldstart.py
 
-bench-memory: $(DEV_VENV)/.installed
+bench-memory: $(DEV_VENV)/.bench-installed
 	$(DEV_VENV)/bin/python bench/memory.py
 
 bench-scale: $(DEV_VENV)/.installed

@@ -254,6 +254,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"timing {r.name}", file=sys.stderr, flush=True)
         (with_hyperfine if use_hyperfine else with_subprocess)(r, args.runs)
     print(render(results))
+    from bench.plots import bar_plot
+
+    png = bar_plot(REPO_ROOT / "bench" / "out" / "coldstart.png", "paperbot cold start, 150 papers",
+                   [(r.name, r.median) for r in results], "s", targets=TARGETS_S,
+                   note=f"median of {args.runs} fresh processes after one warm-up ({results[0].tool})")
+    if png is not None:
+        print(f"\nplot: {png.relative_to(REPO_ROOT)}")
     search = next(r for r in results if r.name == "paperbot search")
     if args.profile or any(verdict(r) == "MISSED" for r in results):
         cli = [a for a in search.argv[1:]] if search.argv[0] != sys.executable else search.argv[3:]

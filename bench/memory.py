@@ -556,7 +556,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     samples = measure(args.sizes, args.runs)
     print(render(samples, args.runs))
+    png = plot(samples, args.runs)
+    if png is not None:
+        print(f"\nplot: {png.relative_to(REPO_ROOT)}")
     return 0
+
+
+def plot(samples: Sequence[Sample], runs: int) -> Path | None:
+    """``bench/out/memory.png``: the median peak RSS of each process and corpus (needs the bench extra)."""
+    from bench.plots import bar_plot
+
+    rows = [(f"{s.what.split(':')[0].split(' (')[0]}, {s.corpus} papers" if s.corpus != "–" else s.what,
+             statistics.median(s.rss_mb)) for s in samples]
+    return bar_plot(REPO_ROOT / "bench" / "out" / "memory.png", "paperbot peak memory (ru_maxrss)", rows, "MiB",
+                    note=f"median of {runs} run(s); the bot serves 20 /ask, 20 /paper and 100 autocompletes "
+                         "through the fake Discord")
 
 
 if __name__ == "__main__":

@@ -124,5 +124,44 @@ def rate_plot(
     return path
 
 
+def bar_plot(
+    path: Path,
+    title: str,
+    rows: Sequence[tuple[str, float]],
+    unit: str,
+    targets: Mapping[str, float] | None = None,
+    note: str = "",
+) -> Path | None:
+    """Horizontal bars on a linear axis (lower is better), with a dashed mark on
+    the rows that have a target; for memory and start-up times."""
+    plt = _pyplot()
+    if plt is None:
+        return None
+    fig, ax = plt.subplots(figsize=(9, 1.4 + 0.45 * len(rows)))
+    values = [value for _, value in rows]
+    ax.barh(range(len(rows)), values, color=[COLOURS[i % len(COLOURS)] for i in range(len(rows))])
+    for i, (name, v) in enumerate(rows):
+        ax.text(v, i, f" {v:,.2f} {unit}" if v < 10 else f" {v:,.0f} {unit}", va="center", fontsize=8)
+        target = (targets or {}).get(name)
+        if target:
+            ax.plot([target, target], [i - 0.45, i + 0.45], color="#C44E52", linestyle="--", linewidth=1.4)
+            ax.text(target, i - 0.47, f" target {target:g} {unit}", fontsize=7, color="#C44E52", va="bottom")
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([name for name, _ in rows], fontsize=8)
+    ax.invert_yaxis()
+    _left, right = ax.get_xlim()
+    ax.set_xlim(0, right * 1.2)
+    ax.set_xlabel(f"{unit} (lower is better)")
+    ax.set_title(title, fontsize=11)
+    ax.grid(axis="x", alpha=0.3)
+    if note:
+        fig.text(0.01, 0.005, note, fontsize=7, color="#555555", va="bottom")
+    fig.tight_layout(rect=(0, 0.04 if note else 0, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
 def _ms(v: float) -> str:
     return f"{v:.2f}" if v < 1 else f"{v:.1f}" if v < 100 else f"{v:.0f}"
