@@ -61,7 +61,7 @@ import time  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
 from typing import Callable, Sequence  # noqa: E402
 
-from bench.query import Corpus, corpus_for  # noqa: E402
+from bench.query import Corpus, corpus_for, progress_printer  # noqa: E402
 from config import Settings  # noqa: E402
 from index.engine import Engine  # noqa: E402
 from index.pipeline import Ingestor, IngestReport  # noqa: E402
@@ -178,19 +178,6 @@ def load_average() -> float:
         return os.getloadavg()[0]
     except OSError:
         return float("nan")
-
-
-def progress_printer(name: str, started: float) -> Callable[[int, int], None]:
-    state = {"next": 0.0}
-
-    def report(done: int, total: int) -> None:
-        if done / total >= state["next"] or done == total:
-            elapsed = time.perf_counter() - started
-            print(f"  [{name}] ingest {done}/{total} papers, {elapsed:.0f} s, "
-                  f"{done / max(elapsed, 1e-9):.1f} papers/s", file=sys.stderr, flush=True)
-            state["next"] = done / total + 0.05
-
-    return report
 
 
 def run_shared(corpus: Corpus, repeat: int) -> SizeResult:

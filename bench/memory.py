@@ -203,7 +203,7 @@ def ensure_index(size: str) -> tuple[str, Path, bool]:
         print(f"[{corpus.name}] no cached index in {corpus.data_dir}: building it (bench/query.py's cache)",
               file=sys.stderr, flush=True)
         started = time.perf_counter()
-        query.make_engine(corpus.data_dir).ingest(corpus.specs, progress=query._progress(started))
+        query.make_engine(corpus.data_dir).ingest(corpus.specs, progress=query.progress_printer(corpus.name, started))
     return corpus.name, corpus.data_dir, corpus.synthetic
 
 
