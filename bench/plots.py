@@ -115,13 +115,7 @@ def rate_plot(
     ax.set_xlabel(f"{unit} (log scale; higher is better)")
     ax.set_title(title, fontsize=11)
     ax.grid(axis="x", which="major", alpha=0.3)
-    if note:
-        fig.text(0.01, 0.005, note, fontsize=7, color="#555555", va="bottom")
-    fig.tight_layout(rect=(0, 0.04 if note else 0, 1, 1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, note)
 
 
 def bar_plot(
@@ -154,6 +148,11 @@ def bar_plot(
     ax.set_xlabel(f"{unit} (lower is better)")
     ax.set_title(title, fontsize=11)
     ax.grid(axis="x", alpha=0.3)
+    return _save(plt, fig, path, note)
+
+
+def _save(plt: Any, fig: Any, path: Path, note: str) -> Path:
+    """The note in a strip under the axes, then the PNG; the figure is closed."""
     if note:
         fig.text(0.01, 0.005, note, fontsize=7, color="#555555", va="bottom")
     fig.tight_layout(rect=(0, 0.04 if note else 0, 1, 1))
