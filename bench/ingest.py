@@ -61,7 +61,7 @@ import time  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
 from typing import Callable, Sequence  # noqa: E402
 
-from bench.query import Corpus, corpus_for, progress_printer  # noqa: E402
+from bench.query import Corpus, corpus_for, parse_sizes, progress_printer  # noqa: E402
 from config import Settings  # noqa: E402
 from index.engine import Engine  # noqa: E402
 from index.pipeline import Ingestor, IngestReport  # noqa: E402
@@ -314,10 +314,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="comma-separated corpora: 'shared' or a synthetic paper count (default: shared,10000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
     args = parser.parse_args(argv)
-    args.sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
-    for s in args.sizes:
-        if s != "shared" and not (s.isdigit() and int(s) > 0):
-            parser.error(f"--sizes: {s!r} is neither 'shared' nor a positive paper count")
+    args.sizes = parse_sizes(parser, args.sizes)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     return args

@@ -520,14 +520,6 @@ def render(samples: Sequence[Sample], runs: int) -> str:
     return "\n".join(lines)
 
 
-def _size(text: str) -> str:
-    """A ``--sizes`` entry: 'shared' (alias 150) or a positive paper count."""
-    text = text.strip()
-    if text in ("shared", "150") or (text.isdigit() and int(text) > 0):
-        return text
-    raise ValueError(text)
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="shared,10000",
@@ -537,12 +529,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workload", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--synthetic", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    try:
-        args.sizes = [_size(s) for s in args.sizes.split(",") if s.strip()]
-    except ValueError as exc:
-        parser.error(f"--sizes: {exc} is neither 'shared' nor a positive paper count")
-    if not args.sizes:
-        parser.error("--sizes: no corpus given")
+    from bench.query import parse_sizes
+
+    args.sizes = parse_sizes(parser, args.sizes)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     return args

@@ -699,6 +699,17 @@ def render_summary(results: Sequence[SizeResult]) -> str:
     return "\n".join(lines)
 
 
+def parse_sizes(parser: argparse.ArgumentParser, text: str) -> list[str]:
+    """A ``--sizes`` value of the bench scripts: 'shared' (alias 150) and/or positive paper counts."""
+    sizes = [s.strip() for s in text.split(",") if s.strip()]
+    for s in sizes:
+        if s not in ("shared", "150") and not (s.isdigit() and int(s) > 0):
+            parser.error(f"--sizes: {s!r} is neither 'shared' nor a positive paper count")
+    if not sizes:
+        parser.error("--sizes: no corpus given")
+    return sizes
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default=None,
@@ -711,11 +722,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile", default="", help=f"comma-separated operations to cProfile ({', '.join(OPERATIONS)}); "
                         "operations that miss a target are always profiled")
     args = parser.parse_args(argv)
-    sizes = args.sizes.split(",") if args.sizes else ["shared", str(args.papers)]
-    args.sizes = [s.strip() for s in sizes if s.strip()]
-    for s in args.sizes:
-        if s != "shared" and not (s.isdigit() and int(s) > 0):
-            parser.error(f"--sizes: {s!r} is neither 'shared' nor a positive paper count")
+    args.sizes = parse_sizes(parser, args.sizes or f"shared,{args.papers}")
     args.profile = {p.strip() for p in args.profile.split(",") if p.strip()}
     unknown = args.profile - set(OPERATIONS)
     if unknown:
