@@ -6,7 +6,7 @@ PIP_FLAGS ?= --disable-pip-version-check --no-input --quiet
 SAMPLE ?= samples
 DATA_DIR ?= data
 
-.PHONY: run test test-server install dev bench-deps lock bench bench-100k bench-ingest bench-query bench-memory bench-coldstart bench-scale clean
+.PHONY: run test test-server eval install dev bench-deps lock bench bench-100k bench-ingest bench-query bench-memory bench-coldstart bench-scale clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test: $(DEV_VENV)/.installed
 ## test-server: the store/pipeline/answer tests again against a real `chroma run` on 127.0.0.1 (stopped at the end)
 test-server: $(DEV_VENV)/.installed
 	DEV_VENV=$(DEV_VENV) bash .ci/test-server
+
+## eval: answer quality on the real shared digests (../shared) and dev sets; fails when a target regresses
+eval: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/python bench/quality.py
 
 ## lock: refresh constraints.txt from a fresh resolve of pyproject.toml
 lock:

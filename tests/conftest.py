@@ -1,10 +1,16 @@
-"""Shared fixtures: paths to the project's read-only material and temp data dirs.
+"""Shared fixtures: the repo's fixture digests, their index, and temp data dirs.
+
+The suite runs on the digests under ``tests/fixtures/digests`` (our own words, in
+the two shapes of the real digests: a numbered weekly digest with year-less week
+headings, restarted numbering, items without links and two papers sharing one
+link; and a Date | Title | Abstract | Topics table), so a fresh clone passes
+without ``../shared``.  The real shared digests and dev sets feed ``make eval``.
 
 Chroma server mode: with ``PAPERBOT_TEST_CHROMA=host:port`` set (``make
 test-server`` starts a real ``chroma run`` and sets it), the tests that build their
 settings through :func:`chroma_env` -- tests/test_pipeline.py, tests/test_answer.py
 (modules with ``RUNS_ON_CHROMA_SERVER = True``; the others are skipped in that mode)
-and the shared 150-paper index -- use that server instead of the embedded store.
+and the fixture index -- use that server instead of the embedded store.
 Each data dir gets its own database on the server, so tests that use the same
 collection name stay apart exactly as separate data dirs keep them apart when
 embedded.  Unset (the default), :func:`chroma_env` is empty and nothing changes.
@@ -20,11 +26,11 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = REPO_ROOT.parent / "shared"
-SHARED_DIGESTS = SHARED / "data" / "digests"
-WEEKLY_DIGEST = SHARED_DIGESTS / "weekly-digest-2024-08-26_2024-10-06.md"
-TABLE_DIGEST = SHARED_DIGESTS / "papers-table-2024-06-29_2024-07-31.md"
-SHARED_EVAL = SHARED / "eval"
+FIXTURE_DIGESTS = REPO_ROOT / "tests" / "fixtures" / "digests"
+WEEKLY_DIGEST = FIXTURE_DIGESTS / "weekly-digest.md"
+TABLE_DIGEST = FIXTURE_DIGESTS / "papers-table.md"
+#: Papers in the two fixture digests together (37 weekly items + 13 table rows).
+FIXTURE_PAPERS = 50
 
 #: ``host:port`` of the Chroma server the server-mode pass runs against ("" = embedded).
 TEST_CHROMA = os.environ.get("PAPERBOT_TEST_CHROMA", "").strip()
@@ -67,11 +73,6 @@ def pytest_report_header(config: pytest.Config) -> str:
     return "chroma: embedded"
 
 
-@pytest.fixture
-def shared_digests() -> Path:
-    return SHARED_DIGESTS
-
-
 def paperbot_subprocess(cwd: Path, *args: str, env: dict[str, str] | None = None, input: str | None = None):  # noqa: A002, ANN201
     """Run ``paperbot`` as users do (a subprocess) with a clean environment."""
     import subprocess
@@ -90,33 +91,33 @@ def paperbot_subprocess(cwd: Path, *args: str, env: dict[str, str] | None = None
 
 
 @pytest.fixture(scope="session")
-def shared_first_ingest(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """Both shared digests ingested once, through ``paperbot ingest --json`` with the
+def fixture_ingest(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """Both fixture digests ingested once, through ``paperbot ingest --json`` with the
     real offline model, into a fresh data dir: (data dir, the JSON report)."""
     import json
 
-    home = tmp_path_factory.mktemp("shared-index")
+    home = tmp_path_factory.mktemp("fixture-index")
     data_dir = home / "data"
     result = paperbot_subprocess(
         home, "ingest", str(WEEKLY_DIGEST), str(TABLE_DIGEST), "--json", "--data-dir", str(data_dir), env=chroma_env(data_dir)
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["papers"] == 150, report
+    assert report["papers"] == FIXTURE_PAPERS, report
     return data_dir, report
 
 
 @pytest.fixture(scope="session")
-def shared_data_dir(shared_first_ingest: tuple[Path, dict]) -> Path:
-    return shared_first_ingest[0]
+def fixture_data_dir(fixture_ingest: tuple[Path, dict]) -> Path:
+    return fixture_ingest[0]
 
 
 @pytest.fixture(scope="session")
-def shared_engine(shared_data_dir: Path):  # noqa: ANN201 - Engine, imported lazily
+def fixture_engine(fixture_data_dir: Path):  # noqa: ANN201 - Engine, imported lazily
     from config import Settings
     from index.engine import Engine
 
-    return Engine(Settings.from_env(environ=chroma_env(shared_data_dir), dotenv_path=None, data_dir=shared_data_dir))
+    return Engine(Settings.from_env(environ=chroma_env(fixture_data_dir), dotenv_path=None, data_dir=fixture_data_dir))
 
 
 @pytest.fixture

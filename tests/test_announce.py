@@ -40,6 +40,7 @@ from bot.schedule import WeeklySlot
 from bot.state import BotState
 from config import Settings
 from index.engine import Engine
+from tests.conftest import FIXTURE_PAPERS
 from tests.digest_host import PAPERS, W1, W2, W3, W4, DigestHost, digest, host, no_proxy  # noqa: F401 - fixtures
 from tests.fake_discord import (
     CHANNEL_MESSAGE,
@@ -203,13 +204,13 @@ async def test_a_new_digest_is_polled_and_announced_once_across_restarts(tmp_pat
 
 # -- channels that refuse, are gone, or were interrupted ------------------------------------------
 async def test_a_refusing_or_deleted_channel_is_skipped_and_shown_in_status(
-    shared_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    fixture_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    week, papers = shared_engine.week_papers(None)
+    week, papers = fixture_engine.week_papers(None)
     assert week == "2024-10-06" and len(papers) > 16  # the rest of the week fills several messages in the thread
     clock = Clock(SUNDAY)
-    async with bot_session(shared_engine, tmp_path, clock=clock) as s:
+    async with bot_session(fixture_engine, tmp_path, clock=clock) as s:
         fake = s.fake
         cog = await announcer(s)
         ok, refusing, interrupted = fake.channel_ids
@@ -253,7 +254,7 @@ async def test_a_refusing_or_deleted_channel_is_skipped_and_shown_in_status(
         assert "missing permissions" in problem[refusing]
         assert "channel not found" in problem[ghost]
         assert "interrupted" in problem[interrupted]
-        assert "next run 2024-10-14 09:00 UTC" in text and "150 papers, newest digest week 2024-10-06" in text
+        assert "next run 2024-10-14 09:00 UTC" in text and f"{FIXTURE_PAPERS} papers, newest digest week 2024-10-06" in text
         assert "none configured (PAPERBOT_SOURCES)" in text
         assert_inert(reply)
 
@@ -275,13 +276,13 @@ async def test_a_refusing_or_deleted_channel_is_skipped_and_shown_in_status(
 
 
 # -- questions in the announcement thread ------------------------------------------------------------
-async def test_questions_in_the_announcement_thread_are_answered_from_that_week(shared_engine: Engine, tmp_path: Path) -> None:
-    week = shared_engine.weeks()[-1]
+async def test_questions_in_the_announcement_thread_are_answered_from_that_week(fixture_engine: Engine, tmp_path: Path) -> None:
+    week = fixture_engine.weeks()[-1]
     # Controls: over every digest, the speech question is answered from another week.
-    overall = await asyncio.to_thread(shared_engine.ask, "what's new in speech models?")
+    overall = await asyncio.to_thread(fixture_engine.ask, "what's new in speech models?")
     assert {c.week for c in overall.citations} != {week}
     clock = Clock(SUNDAY)
-    async with bot_session(shared_engine, tmp_path, clock=clock) as s:
+    async with bot_session(fixture_engine, tmp_path, clock=clock) as s:
         fake = s.fake
         cog = await announcer(s)
         channel = fake.channel_ids[0]
@@ -294,7 +295,7 @@ async def test_questions_in_the_announcement_thread_are_answered_from_that_week(
         reply = (await thread_answer(fake, thread_id))[-1]
         assert reply.status == 200, reply.errors
         cited = links(embeds(reply)[0])
-        in_week = {p.url for p in shared_engine.week_papers(week)[1]}
+        in_week = {p.url for p in fixture_engine.week_papers(week)[1]}
         assert cited and set(cited) <= in_week, cited
         assert "Nothing in the digest" not in reply.json["content"]
 

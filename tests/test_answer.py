@@ -1,4 +1,6 @@
-"""The answering engine on the real shared digests, with the real offline model.
+"""The answering engine on the fixture digests, with the real offline model.
+
+Quality on the real shared digests and dev sets is ``make eval`` (bench/quality.py).
 
 LLM backends are exercised through a fake OpenAI-compatible server on
 127.0.0.1 (the real LlamaIndex client, the real HTTP protocol).
@@ -17,10 +19,10 @@ from index.answer import Answerer, Turn, gate_citations, Citation
 from index.engine import Engine
 from index.evaluate import evaluate_file
 from index.llm import build_chat_model
-from tests.conftest import REPO_ROOT, SHARED_EVAL, chroma_env
+from tests.conftest import REPO_ROOT, chroma_env
 from tests.fake_openai import Behaviour, FakeOpenAI
 
-HOLDOUT = REPO_ROOT / "bench" / "eval"
+FIXTURE_EVAL = REPO_ROOT / "tests" / "fixtures" / "eval"
 
 #: Also run against a real Chroma server by `make test-server` (tests/conftest.py).
 RUNS_ON_CHROMA_SERVER = True
@@ -41,41 +43,40 @@ def llm_answerer(engine: Engine, fake: FakeOpenAI, timeout: float = 5.0) -> Answ
 
 
 # -- retrieval quality -------------------------------------------------------------
-def test_dev_sets_meet_the_targets(shared_engine: Engine) -> None:
-    plain = evaluate_file(shared_engine, SHARED_EVAL / "dev_questions.jsonl")
-    hard = evaluate_file(shared_engine, SHARED_EVAL / "dev_hard.jsonl")
-    multi = evaluate_file(shared_engine, SHARED_EVAL / "dev_multi.jsonl")
-    abstain = evaluate_file(shared_engine, SHARED_EVAL / "dev_abstain.jsonl")
-    assert plain.retrievers["hybrid"]["hit@1"] >= 0.97, plain.misses
-    assert hard.retrievers["hybrid"]["hit@1"] >= 0.90, hard.misses
-    assert hard.retrievers["hybrid"]["hit@5"] >= 0.97, hard.misses
-    assert multi.retrievers["hybrid"]["recall@10"] >= 0.90, multi.misses
-    assert abstain.answers["abstained"] >= 7 / 8, abstain.misses
-    assert hard.answers["cites_expected"] >= 0.90, hard.misses
-    for report in (plain, hard):
-        hybrid = report.retrievers["hybrid"]["mrr"]
-        assert hybrid >= report.retrievers["dense"]["mrr"] and hybrid >= report.retrievers["bm25"]["mrr"]
+def test_fixture_question_sets_meet_the_targets(fixture_engine: Engine) -> None:
+    """Our own questions on the fixture digests: hybrid first, and at least as good
+    as either retriever alone (the shared dev sets are ``make eval``'s job)."""
+    plain = evaluate_file(fixture_engine, FIXTURE_EVAL / "questions.jsonl")
+    multi = evaluate_file(fixture_engine, FIXTURE_EVAL / "multi.jsonl")
+    abstain = evaluate_file(fixture_engine, FIXTURE_EVAL / "abstain.jsonl")
+    assert plain.retrievers["hybrid"]["hit@1"] >= 0.9, plain.misses
+    assert plain.retrievers["hybrid"]["hit@5"] == 1.0, plain.misses
+    assert plain.answers["cites_expected"] >= 0.9, plain.misses
+    assert multi.retrievers["hybrid"]["recall@10"] == 1.0, multi.misses
+    assert abstain.answers["abstained"] == 1.0, abstain.misses
+    hybrid = plain.retrievers["hybrid"]["mrr"]
+    assert hybrid >= plain.retrievers["dense"]["mrr"] and hybrid >= plain.retrievers["bm25"]["mrr"]
 
 
 @pytest.mark.parametrize(
     ("query", "arxiv_id"),
     [("VPTQ", "2409.17066"), ("Scylla", "2410.01769"), ("DiVA", "2410.02678"), ("OLMoE", "2409.02060"), ("R-MCTS", "2410.01748")],
 )
-def test_names_and_acronyms_are_found_first(shared_engine: Engine, query: str, arxiv_id: str) -> None:
-    hits = shared_engine.search(query, k=3)
+def test_names_and_acronyms_are_found_first(fixture_engine: Engine, query: str, arxiv_id: str) -> None:
+    hits = fixture_engine.search(query, k=3)
     assert hits and hits[0].paper.arxiv_id == arxiv_id
 
 
-def test_search_filters_by_week(shared_engine: Engine) -> None:
+def test_search_filters_by_week(fixture_engine: Engine) -> None:
     from index.retrieve import SearchFilters
 
-    hits = shared_engine.search("language models", k=10, filters=SearchFilters(week="2024-09-29"))
+    hits = fixture_engine.search("language models", k=10, filters=SearchFilters(week="2024-09-29"))
     assert hits and all("2024-09-29" in h.paper.weeks for h in hits)
 
 
 # -- extractive answers ----------------------------------------------------------------
-def test_answer_cites_retrieved_papers_with_links_and_week(shared_engine: Engine) -> None:
-    answer = shared_engine.ask("What is VPTQ and how low can it quantize?")
+def test_answer_cites_retrieved_papers_with_links_and_week(fixture_engine: Engine) -> None:
+    answer = fixture_engine.ask("What is VPTQ and how low can it quantize?")
     assert not answer.abstained and answer.backend == "extractive"
     assert answer.citations[0].arxiv_id == "2409.17066"
     assert answer.citations[0].url == "https://arxiv.org/abs/2409.17066"
@@ -89,8 +90,8 @@ def test_answer_cites_retrieved_papers_with_links_and_week(shared_engine: Engine
     "question",
     ["What is a good recipe for sourdough bread?", "Who won the 2022 football World Cup?", "Summarize the Chinchilla paper."],
 )
-def test_off_topic_questions_abstain_with_nearest_papers(shared_engine: Engine, question: str) -> None:
-    answer = shared_engine.ask(question)
+def test_off_topic_questions_abstain_with_nearest_papers(fixture_engine: Engine, question: str) -> None:
+    answer = fixture_engine.ask(question)
     assert answer.abstained
     assert "don't cover" in answer.text
     assert answer.citations  # the nearest papers are offered
@@ -103,48 +104,35 @@ def test_off_topic_questions_abstain_with_nearest_papers(shared_engine: Engine, 
         "Summarize the GPT-4 technical report.",  # GPT-4 appears only as a baseline some paper beat
     ],
 )
-def test_named_papers_that_are_not_in_the_digests_abstain(shared_engine: Engine, question: str) -> None:
-    assert shared_engine.ask(question).abstained
+def test_named_papers_that_are_not_in_the_digests_abstain(fixture_engine: Engine, question: str) -> None:
+    assert fixture_engine.ask(question).abstained
 
 
-def test_a_spelled_out_title_wins_over_a_near_namesake(shared_engine: Engine) -> None:
-    answer = shared_engine.ask("Summarize the Qwen2 technical report.")
+def test_a_spelled_out_title_wins_over_a_near_namesake(fixture_engine: Engine) -> None:
+    answer = fixture_engine.ask("Summarize the Qwen2 technical report.")
     assert not answer.abstained
     assert answer.citations[0].arxiv_id == "2407.10671"  # not Qwen2-Audio
 
 
-def test_our_own_held_out_questions_meet_the_targets(shared_engine: Engine) -> None:
-    """Questions written for this project (bench/eval), never used to tune: a guard
-    against fitting the shared dev sets."""
-    hard = evaluate_file(shared_engine, HOLDOUT / "holdout_hard.jsonl")
-    multi = evaluate_file(shared_engine, HOLDOUT / "holdout_multi.jsonl")
-    abstain = evaluate_file(shared_engine, HOLDOUT / "holdout_abstain.jsonl")
-    assert hard.retrievers["hybrid"]["hit@1"] >= 0.90, hard.misses
-    assert hard.retrievers["hybrid"]["hit@5"] >= 0.97, hard.misses
-    assert hard.answers["cites_expected"] >= 0.90, hard.misses
-    assert multi.retrievers["hybrid"]["recall@10"] >= 0.90, multi.misses
-    assert abstain.answers["abstained"] >= 7 / 8, abstain.misses
-
-
-def test_an_extractive_follow_up_does_not_repeat_the_previous_answer(shared_engine: Engine) -> None:
-    first = shared_engine.ask("what is VPTQ?")
-    follow = shared_engine.ask("tell me more about it", history=[Turn("what is VPTQ?", first.text)])
+def test_an_extractive_follow_up_does_not_repeat_the_previous_answer(fixture_engine: Engine) -> None:
+    first = fixture_engine.ask("what is VPTQ?")
+    follow = fixture_engine.ask("tell me more about it", history=[Turn("what is VPTQ?", first.text)])
     assert follow.citations and follow.citations[0].arxiv_id == "2409.17066"
     quoted = [line.split("]: ", 1)[1] for line in follow.text.split("\n\n") if "]: " in line]
     assert quoted and all(sentence not in first.text for sentence in quoted[0].split(". ")), (first.text, follow.text)
 
 
-def test_follow_up_resolves_against_the_previous_question(shared_engine: Engine) -> None:
-    first = shared_engine.ask("what is VPTQ?")
-    follow = shared_engine.ask("what about its memory use?", history=[Turn("what is VPTQ?", first.text)])
+def test_follow_up_resolves_against_the_previous_question(fixture_engine: Engine) -> None:
+    first = fixture_engine.ask("what is VPTQ?")
+    follow = fixture_engine.ask("what about its memory use?", history=[Turn("what is VPTQ?", first.text)])
     assert not follow.abstained
     assert follow.citations[0].arxiv_id == "2409.17066"
-    alone = shared_engine.ask("what about its memory use?")
+    alone = fixture_engine.ask("what about its memory use?")
     assert alone.abstained or alone.citations[0].arxiv_id != "2409.17066"
 
 
-def test_list_question_lists_several_papers(shared_engine: Engine) -> None:
-    answer = shared_engine.ask("What did Apple publish?")
+def test_list_question_lists_several_papers(fixture_engine: Engine) -> None:
+    answer = fixture_engine.ask("What did Apple publish?")
     assert not answer.abstained
     assert len(answer.citations) >= 2
 
@@ -163,12 +151,12 @@ def test_gate_removes_unknown_citations_and_urls() -> None:
 
 
 # -- LLM backends over HTTP -----------------------------------------------------------
-def test_openai_compatible_backend_answers_with_gated_citations(shared_engine: Engine) -> None:
+def test_openai_compatible_backend_answers_with_gated_citations(fixture_engine: Engine) -> None:
     def reply(messages: list[dict]) -> str:
         return "VPTQ reaches 2-bit weights [1]. It also cures cancer [9], see https://made.up/paper."
 
     with FakeOpenAI(Behaviour(reply=reply)) as fake:
-        answer = llm_answerer(shared_engine, fake).answer("What is VPTQ?")
+        answer = llm_answerer(fixture_engine, fake).answer("What is VPTQ?")
         assert fake.requests, "the backend was not called"
     assert answer.backend == "openai:fake-model"
     assert not answer.abstained
@@ -177,16 +165,16 @@ def test_openai_compatible_backend_answers_with_gated_citations(shared_engine: E
     assert answer.citations[0].arxiv_id == "2409.17066"
 
 
-def test_llm_saying_not_in_digests_abstains(shared_engine: Engine) -> None:
+def test_llm_saying_not_in_digests_abstains(fixture_engine: Engine) -> None:
     with FakeOpenAI(Behaviour(reply=lambda m: "NOT_IN_DIGESTS")) as fake:
-        answer = llm_answerer(shared_engine, fake).answer("What is VPTQ?")
+        answer = llm_answerer(fixture_engine, fake).answer("What is VPTQ?")
     assert answer.abstained
 
 
 @pytest.mark.parametrize("behaviour", [Behaviour(delay=3.0), Behaviour(status=500), Behaviour(garbage=True)])
-def test_backend_failure_falls_back_to_extractive_with_notice(shared_engine: Engine, behaviour: Behaviour) -> None:
+def test_backend_failure_falls_back_to_extractive_with_notice(fixture_engine: Engine, behaviour: Behaviour) -> None:
     with FakeOpenAI(behaviour) as fake:
-        answer = llm_answerer(shared_engine, fake, timeout=1.0).answer("What is VPTQ?")
+        answer = llm_answerer(fixture_engine, fake, timeout=1.0).answer("What is VPTQ?")
     assert answer.backend == "extractive"
     assert answer.notice and "extractive" in answer.notice
     assert answer.citations[0].arxiv_id == "2409.17066"
@@ -223,8 +211,8 @@ def test_prompt_injection_in_a_digest_stays_data(tmp_path: Path) -> None:
     assert "[3]" not in answer.text
 
 
-def test_cli_ask_json_contract(shared_data_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
-    result = run_cli("ask", "what is OLMoE?", "--json", "--data-dir", str(shared_data_dir), env=chroma_env(shared_data_dir))
+def test_cli_ask_json_contract(fixture_data_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("ask", "what is OLMoE?", "--json", "--data-dir", str(fixture_data_dir), env=chroma_env(fixture_data_dir))
     data = json.loads(result.stdout)
     assert set(data) >= {"question", "answer", "abstained", "backend", "citations"}
     assert data["citations"][0]["arxiv_id"] == "2409.02060"

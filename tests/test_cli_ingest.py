@@ -5,9 +5,9 @@ offline embedding model and a ``--data-dir`` under the test's temp dir, that:
 
 * ``paperbot --help`` works and lists the ingest and stats commands;
 * ``ingest WEEKLY TABLE --json`` on a fresh data dir prints exactly the JSON
-  contract keys with 150 papers, all new, and an identical second run reports
-  every paper unchanged (nothing new, nothing updated, still 150);
-* ``stats --json`` reports those 150 papers, the six weekly-digest weeks
+  contract keys with all 50 fixture papers new, and an identical second run reports
+  every paper unchanged (nothing new, nothing updated, still 50);
+* ``stats --json`` reports those 50 papers, the six weekly-digest weeks
   2024-09-01..2024-10-06 and both digest file names as sources;
 * editing one entry of a small digest and ingesting again reports exactly one
   update and leaves the others unchanged;
@@ -17,7 +17,7 @@ offline embedding model and a ``--data-dir`` under the test's temp dir, that:
 * the human output is "N papers in the index: N new, 0 updated, 0 unchanged" plus
   one "skipped <file>: <reason>" line per problem.
 
-The 150-paper ingest is the session's shared index (``shared_first_ingest`` in
+The fixture-digest ingest is the session's shared index (``fixture_ingest`` in
 conftest, itself a CLI run); every other test uses a three-paper digest written here.
 """
 
@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TABLE_DIGEST, WEEKLY_DIGEST
+from tests.conftest import FIXTURE_PAPERS, TABLE_DIGEST, WEEKLY_DIGEST
 
 INGEST_KEYS = {"papers", "new", "updated", "unchanged", "skipped"}
 WEEKLY_WEEKS = ["2024-09-01", "2024-09-08", "2024-09-15", "2024-09-22", "2024-09-29", "2024-10-06"]
@@ -67,29 +67,29 @@ def test_help_lists_ingest_and_stats(run_cli) -> None:  # noqa: ANN001
     assert {"ingest", "stats"} <= commands, result.stdout
 
 
-# -- the shared digests: fresh, again, stats --------------------------------------------------------------
-def test_fresh_ingest_prints_the_json_contract(shared_first_ingest) -> None:  # noqa: ANN001
-    _data_dir, report = shared_first_ingest
+# -- the fixture digests: fresh, again, stats --------------------------------------------------------------
+def test_fresh_ingest_prints_the_json_contract(fixture_ingest) -> None:  # noqa: ANN001
+    _data_dir, report = fixture_ingest
     assert set(report) == INGEST_KEYS
-    assert (report["papers"], report["new"], report["updated"], report["unchanged"]) == (150, 150, 0, 0)
+    assert (report["papers"], report["new"], report["updated"], report["unchanged"]) == (FIXTURE_PAPERS, FIXTURE_PAPERS, 0, 0)
     assert isinstance(report["skipped"], list)
     for entry in report["skipped"]:
         assert set(entry) == {"source", "line", "reason"}
 
 
-def test_second_identical_ingest_changes_nothing(shared_data_dir: Path, run_cli) -> None:  # noqa: ANN001
-    data_dir = shared_data_dir
+def test_second_identical_ingest_changes_nothing(fixture_data_dir: Path, run_cli) -> None:  # noqa: ANN001
+    data_dir = fixture_data_dir
     result = run_cli("ingest", str(WEEKLY_DIGEST), str(TABLE_DIGEST), "--json", "--data-dir", str(data_dir))
     report = _json(result)
     assert set(report) == INGEST_KEYS
-    assert (report["papers"], report["new"], report["updated"], report["unchanged"]) == (150, 0, 0, 150)
+    assert (report["papers"], report["new"], report["updated"], report["unchanged"]) == (FIXTURE_PAPERS, 0, 0, FIXTURE_PAPERS)
 
 
-def test_stats_reports_papers_weeks_and_sources(shared_data_dir: Path, run_cli) -> None:  # noqa: ANN001
-    data_dir = shared_data_dir
+def test_stats_reports_papers_weeks_and_sources(fixture_data_dir: Path, run_cli) -> None:  # noqa: ANN001
+    data_dir = fixture_data_dir
     stats = _json(run_cli("stats", "--json", "--data-dir", str(data_dir)))
     assert set(stats) == {"papers", "weeks", "sources"}
-    assert stats["papers"] == 150
+    assert stats["papers"] == FIXTURE_PAPERS
     assert stats["weeks"] == sorted(stats["weeks"])
     assert set(WEEKLY_WEEKS) <= set(stats["weeks"]), stats["weeks"]
     assert {WEEKLY_DIGEST.name, TABLE_DIGEST.name} <= set(stats["sources"]), stats["sources"]

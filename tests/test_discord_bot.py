@@ -2,7 +2,7 @@
 
 The bot under test is the real ``PaperBot`` built the way ``bot/runner.py``
 builds it (``point_at`` aims discord.py at the fake, ``BotState`` under the data
-dir, ``make_bot``, ``login``, ``connect``) over the real engine with both shared
+dir, ``make_bot``, ``login``, ``connect``) over the real engine with both fixture
 digests ingested.  The fake (``tests/fake_discord.py``) speaks Discord's REST
 API and gateway; tests push what users do (a mention, a slash command, a button
 click) as gateway events and assert on the requests the bot really sent.
@@ -122,7 +122,7 @@ async def running_bot(
 
 
 @pytest.fixture
-def llm_engine(shared_data_dir: Path):  # noqa: ANN201 - yields (Engine, FakeOpenAI)
+def llm_engine(fixture_data_dir: Path):  # noqa: ANN201 - yields (Engine, FakeOpenAI)
     """An engine over the shared index whose LLM is the fake OpenAI server."""
     with FakeOpenAI() as llm:
         settings = Settings.from_env(
@@ -133,7 +133,7 @@ def llm_engine(shared_data_dir: Path):  # noqa: ANN201 - yields (Engine, FakeOpe
                 "PAPERBOT_LLM_TIMEOUT": "10",
             },
             dotenv_path=None,
-            data_dir=shared_data_dir,
+            data_dir=fixture_data_dir,
         )
         yield Engine(settings), llm
 
@@ -207,10 +207,10 @@ async def thread_answer(fake: FakeDiscord, thread_id: int, after: int = 0, timeo
 
 # -- mentions and threads ------------------------------------------------------------------
 async def test_mention_opens_a_thread_and_answers_there_with_sources(
-    shared_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    fixture_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    async with bot_session(shared_engine, tmp_path) as s:
+    async with bot_session(fixture_engine, tmp_path) as s:
         fake = s.fake
         # The bot registered its commands in the dev guild at start.
         names = {c["name"] for c in fake.commands[str(fake.guild_id)]}
@@ -227,7 +227,7 @@ async def test_mention_opens_a_thread_and_answers_there_with_sources(
         assert "VPTQ" in reply.json["content"] and "[1]" in reply.json["content"]
         (sources,) = embeds(reply)
         assert sources["title"] == "Sources"
-        cited = (await asyncio.to_thread(shared_engine.ask, "what is VPTQ?")).citations
+        cited = (await asyncio.to_thread(fixture_engine.ask, "what is VPTQ?")).citations
         assert links(sources) == [c.url for c in cited] and links(sources)[0] == VPTQ_URL
         assert {b["custom_id"].rsplit(":", 1)[1] for b in buttons(reply)} == {"up", "down"}
         assert_inert(reply)
@@ -239,12 +239,12 @@ async def test_mention_opens_a_thread_and_answers_there_with_sources(
     assert not noisy, noisy
 
 
-async def test_follow_up_in_the_thread_is_answered_with_its_history(shared_engine: Engine, tmp_path: Path) -> None:
+async def test_follow_up_in_the_thread_is_answered_with_its_history(fixture_engine: Engine, tmp_path: Path) -> None:
     # Control: on its own the follow-up names nothing the digests cover.
-    alone = await asyncio.to_thread(shared_engine.ask, "how low can it go?")
+    alone = await asyncio.to_thread(fixture_engine.ask, "how low can it go?")
     assert alone.abstained
 
-    async with bot_session(shared_engine, tmp_path) as s:
+    async with bot_session(fixture_engine, tmp_path) as s:
         fake = s.fake
         question = await fake.user_message(f"{s.mention} what is VPTQ?", user_id=1001)
         thread_id = int(question["id"])
@@ -262,8 +262,8 @@ async def test_follow_up_in_the_thread_is_answered_with_its_history(shared_engin
         assert len([r for r in fake.requests if r.path.endswith("/threads")]) == 1
 
 
-async def test_replies_to_the_bot_in_a_thread(shared_engine: Engine, tmp_path: Path) -> None:
-    async with bot_session(shared_engine, tmp_path) as s:
+async def test_replies_to_the_bot_in_a_thread(fixture_engine: Engine, tmp_path: Path) -> None:
+    async with bot_session(fixture_engine, tmp_path) as s:
         fake = s.fake
         question = await fake.user_message(f"{s.mention} what is VPTQ?", user_id=1101)
         thread_id = int(question["id"])
@@ -299,8 +299,8 @@ async def test_replies_to_the_bot_in_a_thread(shared_engine: Engine, tmp_path: P
         assert not any(replied_to(r) == other["id"] or r.path.endswith(f"/{other['id']}/threads") for r in fake.requests[before:])
 
 
-async def test_without_thread_permission_the_answer_is_a_reply_in_the_channel(shared_engine: Engine, tmp_path: Path) -> None:
-    async with bot_session(shared_engine, tmp_path) as s:
+async def test_without_thread_permission_the_answer_is_a_reply_in_the_channel(fixture_engine: Engine, tmp_path: Path) -> None:
+    async with bot_session(fixture_engine, tmp_path) as s:
         fake = s.fake
         channel = fake.no_threads_channel_id
         question = await fake.user_message(f"{s.mention} what is VPTQ?", user_id=1201, channel_id=channel)
@@ -313,8 +313,8 @@ async def test_without_thread_permission_the_answer_is_a_reply_in_the_channel(sh
         assert links(embeds(reply)[0])[0] == VPTQ_URL
 
 
-async def test_the_bot_resumes_after_discord_asks_it_to_reconnect(shared_engine: Engine, tmp_path: Path) -> None:
-    async with bot_session(shared_engine, tmp_path) as s:
+async def test_the_bot_resumes_after_discord_asks_it_to_reconnect(fixture_engine: Engine, tmp_path: Path) -> None:
+    async with bot_session(fixture_engine, tmp_path) as s:
         fake = s.fake
         await fake.reconnect()
         # discord.py reconnects to READY's resume_gateway_url and sends RESUME.
@@ -328,8 +328,8 @@ async def test_the_bot_resumes_after_discord_asks_it_to_reconnect(shared_engine:
         await answered(fake, pending)
 
 
-async def test_the_sharded_bot_connects_and_answers(shared_engine: Engine, tmp_path: Path) -> None:
-    async with bot_session(shared_engine, tmp_path, env={"PAPERBOT_SHARDED": "true"}) as s:
+async def test_the_sharded_bot_connects_and_answers(fixture_engine: Engine, tmp_path: Path) -> None:
+    async with bot_session(fixture_engine, tmp_path, env={"PAPERBOT_SHARDED": "true"}) as s:
         fake = s.fake
         assert isinstance(s.bot, discord.AutoShardedClient)
         assert any(r.path == "/gateway/bot" for r in fake.requests)  # the sharded client asks for the shard count
@@ -341,8 +341,8 @@ async def test_the_sharded_bot_connects_and_answers(shared_engine: Engine, tmp_p
 
 
 # -- /ask ---------------------------------------------------------------------------------------
-async def test_ask_is_deferred_within_3s_then_the_followup_holds_the_answer(shared_engine: Engine, tmp_path: Path) -> None:
-    async with bot_session(shared_engine, tmp_path) as s:
+async def test_ask_is_deferred_within_3s_then_the_followup_holds_the_answer(fixture_engine: Engine, tmp_path: Path) -> None:
+    async with bot_session(fixture_engine, tmp_path) as s:
         fake = s.fake
         pending = await fake.slash("ask", user_id=2001, question="what is VPTQ?")
         first = await callback(fake, pending)
@@ -361,8 +361,8 @@ async def test_ask_is_deferred_within_3s_then_the_followup_holds_the_answer(shar
             assert_inert(r)
 
 
-async def test_cooldown_answers_a_second_ask_with_a_short_ephemeral_message(shared_engine: Engine, tmp_path: Path) -> None:
-    async with bot_session(shared_engine, tmp_path, env={"PAPERBOT_ASK_COOLDOWN": "30"}) as s:
+async def test_cooldown_answers_a_second_ask_with_a_short_ephemeral_message(fixture_engine: Engine, tmp_path: Path) -> None:
+    async with bot_session(fixture_engine, tmp_path, env={"PAPERBOT_ASK_COOLDOWN": "30"}) as s:
         fake = s.fake
         first = await fake.slash("ask", user_id=3001, question="what is VPTQ?")
         assert (await callback(fake, first)).json["type"] == DEFERRED_CHANNEL_MESSAGE
@@ -418,9 +418,9 @@ async def test_backend_failure_gives_a_friendly_ephemeral_message_and_logs_the_t
         assert "Traceback" in logged and "StoreUnavailable" in logged, logged
 
 
-async def test_fifty_concurrent_asks_are_all_acknowledged_within_3s_and_answered(shared_engine: Engine, tmp_path: Path) -> None:
+async def test_fifty_concurrent_asks_are_all_acknowledged_within_3s_and_answered(fixture_engine: Engine, tmp_path: Path) -> None:
     questions = ["what is VPTQ?", "what is OLMoE?", "what is Scylla?", "what is DiVA?", "what is R-MCTS?"]
-    async with bot_session(shared_engine, tmp_path) as s:
+    async with bot_session(fixture_engine, tmp_path) as s:
         fake = s.fake
         sent = await asyncio.gather(
             *(fake.slash("ask", user_id=5000 + i, question=questions[i % len(questions)]) for i in range(50))
@@ -448,8 +448,8 @@ async def test_fifty_concurrent_asks_are_all_acknowledged_within_3s_and_answered
 
 
 # -- feedback buttons ---------------------------------------------------------------------------
-async def test_feedback_buttons_store_votes(shared_engine: Engine, tmp_path: Path) -> None:
-    async with bot_session(shared_engine, tmp_path) as s:
+async def test_feedback_buttons_store_votes(fixture_engine: Engine, tmp_path: Path) -> None:
+    async with bot_session(fixture_engine, tmp_path) as s:
         fake = s.fake
         pending = await fake.slash("ask", user_id=6001, question="what is VPTQ?")
         last = (await answered(fake, pending))[-1]
@@ -481,8 +481,8 @@ async def test_feedback_buttons_store_votes(shared_engine: Engine, tmp_path: Pat
 
 
 # -- /paper ---------------------------------------------------------------------------------------
-async def test_paper_autocomplete_offers_at_most_25_short_choices(shared_engine: Engine, tmp_path: Path) -> None:
-    async with bot_session(shared_engine, tmp_path) as s:
+async def test_paper_autocomplete_offers_at_most_25_short_choices(fixture_engine: Engine, tmp_path: Path) -> None:
+    async with bot_session(fixture_engine, tmp_path) as s:
         fake = s.fake
         for current in ("", "quant", "vptq", "a"):
             pending = await fake.autocomplete("paper", "query", current, user_id=7001)
@@ -495,11 +495,11 @@ async def test_paper_autocomplete_offers_at_most_25_short_choices(shared_engine:
             if current == "vptq":
                 assert "VPTQ" in choices[0]["name"]
             if current == "a":
-                assert len(choices) == 25  # most of 150 titles match: the list is full, and cut to Discord's limit
+                assert len(choices) == 25  # most of the 50 titles match: the list is full, and cut to Discord's limit
 
 
-async def test_paper_shows_a_card_with_the_title_linked(shared_engine: Engine, tmp_path: Path) -> None:
-    async with bot_session(shared_engine, tmp_path) as s:
+async def test_paper_shows_a_card_with_the_title_linked(fixture_engine: Engine, tmp_path: Path) -> None:
+    async with bot_session(fixture_engine, tmp_path) as s:
         fake = s.fake
         for query in ("VPTQ", "2409.17066", VPTQ_URL):
             pending = await fake.slash("paper", user_id=7002, query=query)
@@ -524,11 +524,11 @@ async def test_paper_shows_a_card_with_the_title_linked(shared_engine: Engine, t
 
 
 # -- /digest show ----------------------------------------------------------------------------------
-async def test_digest_show_pages_with_buttons(shared_engine: Engine, tmp_path: Path) -> None:
-    latest = shared_engine.weeks()[-1]
-    count = len(shared_engine.week_papers(latest)[1])
+async def test_digest_show_pages_with_buttons(fixture_engine: Engine, tmp_path: Path) -> None:
+    latest = fixture_engine.weeks()[-1]
+    count = len(fixture_engine.week_papers(latest)[1])
     assert count > 8  # more than one page
-    async with bot_session(shared_engine, tmp_path) as s:
+    async with bot_session(fixture_engine, tmp_path) as s:
         fake = s.fake
         pending = await fake.slash("digest", subcommand="show", user_id=8001)
         assert (await callback(fake, pending)).json["type"] == DEFERRED_CHANNEL_MESSAGE
@@ -556,7 +556,7 @@ async def test_digest_show_pages_with_buttons(shared_engine: Engine, tmp_path: P
         assert fake.messages[page1.message_id]["embeds"][0]["footer"]["text"].startswith(f"Page 2/{pages}")
 
         # An explicit week, picked with autocomplete.
-        week = shared_engine.weeks()[0]
+        week = fixture_engine.weeks()[0]
         pick = await fake.interact(
             4,
             fake.command_data("digest", [{"name": "show", "type": 1, "options": [{"name": "week", "type": 3, "value": week[:7], "focused": True}]}]),
@@ -731,9 +731,9 @@ async def test_sync_registers_the_slash_commands(tmp_path: Path) -> None:
     assert fake.gateway_connections == []
 
 
-async def test_the_token_never_reaches_the_logs(shared_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_token_never_reaches_the_logs(fixture_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    async with bot_session(shared_engine, tmp_path) as s:
+    async with bot_session(fixture_engine, tmp_path) as s:
         fake = s.fake
         pending = await fake.slash("ask", user_id=9301, question="what is VPTQ?")
         await answered(fake, pending)

@@ -352,8 +352,8 @@ class SpyEngine:
         return max(len(text) for k, text in self.calls if k == kind)
 
 
-async def test_4000_character_questions_are_cut_before_the_engine_sees_them(shared_engine: Engine, tmp_path: Path) -> None:
-    spy = SpyEngine(shared_engine)
+async def test_4000_character_questions_are_cut_before_the_engine_sees_them(fixture_engine: Engine, tmp_path: Path) -> None:
+    spy = SpyEngine(fixture_engine)
     async with bot_session(spy, tmp_path) as s:  # type: ignore[arg-type]
         fake = s.fake
         long_question = "what is VPTQ? " + "please explain in detail " * 160
@@ -375,8 +375,8 @@ async def test_4000_character_questions_are_cut_before_the_engine_sees_them(shar
     assert spy.longest("ask") <= 1000 and spy.longest("paper") <= 300
 
 
-async def test_zero_width_characters_do_not_hide_a_question(shared_engine: Engine, tmp_path: Path) -> None:
-    spy = SpyEngine(shared_engine)
+async def test_zero_width_characters_do_not_hide_a_question(fixture_engine: Engine, tmp_path: Path) -> None:
+    spy = SpyEngine(fixture_engine)
     async with bot_session(spy, tmp_path) as s:  # type: ignore[arg-type]
         fake = s.fake
         pending = await fake.slash("ask", user_id=12101, question="what is V\u200bP\u200cT\u200dQ\u2060?\ufeff")
@@ -439,9 +439,9 @@ async def test_markdown_and_mention_injection_is_echoed_as_plain_text(
 
 
 async def test_an_autocomplete_flood_is_answered_in_time_and_the_bot_stays_responsive(
-    shared_engine: Engine, tmp_path: Path, figures: dict[str, object]
+    fixture_engine: Engine, tmp_path: Path, figures: dict[str, object]
 ) -> None:
-    spy = SpyEngine(shared_engine)
+    spy = SpyEngine(fixture_engine)
     currents = ["", "q", "qu", "qua", "quant", "vptq", "olmoe", "a" * 4000, "\u200b" * 50 + "moe", "@everyone", "|**[", "2409.17066"]
     async with bot_session(spy, tmp_path) as s:  # type: ignore[arg-type]
         fake = s.fake

@@ -1,4 +1,4 @@
-"""The ``/paper`` lookup requirement, on the two shared digests (150 papers).
+"""The ``/paper`` lookup requirement, on the two fixture digests.
 
 What these tests prove:
 
@@ -65,8 +65,8 @@ def _first_title(engine, query: str) -> str:  # noqa: ANN001
 
 # -- identifiers -------------------------------------------------------------------------
 @pytest.mark.parametrize("query", ["2409.17066", "arXiv:2409.17066v2", "arxiv:2409.17066", "  2409.17066v1 "])
-def test_arxiv_id_finds_the_paper(shared_engine, query: str) -> None:
-    matches = shared_engine.find_papers(query)
+def test_arxiv_id_finds_the_paper(fixture_engine, query: str) -> None:
+    matches = fixture_engine.find_papers(query)
     assert [m.paper.title for m in matches] == [VPTQ_TITLE]
     assert matches[0].paper.arxiv_id == VPTQ_ID
 
@@ -81,24 +81,24 @@ def test_arxiv_id_finds_the_paper(shared_engine, query: str) -> None:
         "https://arxiv.org/pdf/2409.17066v1.pdf",
     ],
 )
-def test_arxiv_url_finds_the_paper(shared_engine, query: str) -> None:
-    matches = shared_engine.find_papers(query)
+def test_arxiv_url_finds_the_paper(fixture_engine, query: str) -> None:
+    matches = fixture_engine.find_papers(query)
     assert [m.paper.title for m in matches] == [VPTQ_TITLE]
 
 
 @pytest.mark.parametrize("arxiv_id", sorted(SHARED_LINKS))
 @pytest.mark.parametrize("form", ["https://arxiv.org/abs/{}", "https://arxiv.org/pdf/{}v1", "{}"])
-def test_link_shared_by_two_titles_returns_both(shared_engine, arxiv_id: str, form: str) -> None:
-    matches = shared_engine.find_papers(form.format(arxiv_id))
+def test_link_shared_by_two_titles_returns_both(fixture_engine, arxiv_id: str, form: str) -> None:
+    matches = fixture_engine.find_papers(form.format(arxiv_id))
     assert {m.paper.title for m in matches} == SHARED_LINKS[arxiv_id]
     assert len({m.paper.paper_id for m in matches}) == 2
 
 
 # -- titles and keywords -------------------------------------------------------------------
 @pytest.mark.parametrize("title", [VPTQ_TITLE, LLAMA3_TITLE, "Contextual Document Embeddings", "Qwen2 Technical Report"])
-def test_exact_title_comes_first(shared_engine, title: str) -> None:
-    assert _first_title(shared_engine, title) == title
-    assert _first_title(shared_engine, title.lower()) == title
+def test_exact_title_comes_first(fixture_engine, title: str) -> None:
+    assert _first_title(fixture_engine, title) == title
+    assert _first_title(fixture_engine, title.lower()) == title
 
 
 @pytest.mark.parametrize(
@@ -113,8 +113,8 @@ def test_exact_title_comes_first(shared_engine, title: str) -> None:
         ),
     ],
 )
-def test_partial_title_comes_first(shared_engine, query: str, title: str) -> None:
-    assert _first_title(shared_engine, query) == title
+def test_partial_title_comes_first(fixture_engine, query: str, title: str) -> None:
+    assert _first_title(fixture_engine, query) == title
 
 
 @pytest.mark.parametrize(
@@ -134,27 +134,27 @@ def test_partial_title_comes_first(shared_engine, query: str, title: str) -> Non
         ),
     ],
 )
-def test_title_with_typos_comes_first(shared_engine, query: str, title: str) -> None:
-    assert _first_title(shared_engine, query) == title
+def test_title_with_typos_comes_first(fixture_engine, query: str, title: str) -> None:
+    assert _first_title(fixture_engine, query) == title
 
 
 @pytest.mark.parametrize("query", ["vector quantization low-bit", "VPTQ quantization"])
-def test_keywords_find_the_paper(shared_engine, query: str) -> None:
-    assert _first_title(shared_engine, query) == VPTQ_TITLE
+def test_keywords_find_the_paper(fixture_engine, query: str) -> None:
+    assert _first_title(fixture_engine, query) == VPTQ_TITLE
 
 
 @pytest.mark.parametrize("query", ["sourdough bread baking", "how to bake sourdough bread with a starter"])
-def test_unknown_topic_gives_no_title_match(shared_engine, query: str) -> None:
+def test_unknown_topic_gives_no_title_match(fixture_engine, query: str) -> None:
     """Nothing in the digests is about bread: no match, or only weak keyword matches."""
-    matches = shared_engine.find_papers(query)
+    matches = fixture_engine.find_papers(query)
     claimed = [(m.how, round(m.score, 1), m.paper.title) for m in matches if m.how != "keywords"]
     assert claimed == [], f"{query!r} claimed title matches: {claimed}"
     assert all(m.score < 80 for m in matches)
 
 
 # -- what a paper card needs -----------------------------------------------------------------
-def test_match_carries_the_paper_card_fields(shared_engine) -> None:
-    paper = shared_engine.find_papers("arXiv:2409.17066")[0].paper
+def test_match_carries_the_paper_card_fields(fixture_engine) -> None:
+    paper = fixture_engine.find_papers("arXiv:2409.17066")[0].paper
     assert paper.title == VPTQ_TITLE
     assert paper.url == VPTQ_URL
     assert paper.arxiv_id == VPTQ_ID
@@ -162,13 +162,13 @@ def test_match_carries_the_paper_card_fields(shared_engine) -> None:
     assert paper.orgs == ["Microsoft", "USTC"]
     assert "VPTQ" in paper.summary and len(paper.summary) > 100
     assert "efficiency & quantization" in paper.topics
-    assert [Path(m.source).name for m in paper.sources] == ["weekly-digest-2024-08-26_2024-10-06.md"]
+    assert [Path(m.source).name for m in paper.sources] == ["weekly-digest.md"]
 
-    table_paper = shared_engine.find_papers(LLAMA3_TITLE)[0].paper
+    table_paper = fixture_engine.find_papers(LLAMA3_TITLE)[0].paper
     assert table_paper.url == "https://arxiv.org/abs/2407.21783"
     assert table_paper.date == "2024-07-31"
     assert table_paper.summary
-    assert [Path(m.source).name for m in table_paper.sources] == ["papers-table-2024-06-29_2024-07-31.md"]
+    assert [Path(m.source).name for m in table_paper.sources] == ["papers-table.md"]
 
 
 # -- autocomplete ------------------------------------------------------------------------------
@@ -176,23 +176,23 @@ AUTOCOMPLETE_INPUTS = ["", "a", "model", "Llama", "vptq", "2409.17066", "https:/
 
 
 @pytest.mark.parametrize("prefix", AUTOCOMPLETE_INPUTS)
-def test_autocomplete_choices_fit_discord_and_resolve(shared_engine, prefix: str) -> None:
-    choices = shared_engine.autocomplete(prefix)
+def test_autocomplete_choices_fit_discord_and_resolve(fixture_engine, prefix: str) -> None:
+    choices = fixture_engine.autocomplete(prefix)
     assert len(choices) <= 25
     assert len({value for _, value in choices}) == len(choices), "a paper offered twice"
     for label, value in choices:
         assert 0 < len(label) <= 100, label
         assert 0 < len(value) <= 100, value
-        matches = shared_engine.find_papers(value)
+        matches = fixture_engine.find_papers(value)
         assert matches and matches[0].paper.paper_id == value
         title = matches[0].paper.title
         assert label.startswith(title[:40].rstrip()), (label, title)
 
 
-def test_autocomplete_empty_and_broad_inputs_fill_the_list(shared_engine) -> None:
-    assert len(shared_engine.autocomplete("")) == 25
-    assert len(shared_engine.autocomplete("   ")) == 25
-    assert len(shared_engine.autocomplete("model")) == 25
+def test_autocomplete_empty_and_broad_inputs_fill_the_list(fixture_engine) -> None:
+    assert len(fixture_engine.autocomplete("")) == 25
+    assert len(fixture_engine.autocomplete("   ")) == 25
+    assert len(fixture_engine.autocomplete("a")) == 25  # 50 papers: a broad prefix fills the list
 
 
 @pytest.mark.parametrize(
@@ -207,16 +207,16 @@ def test_autocomplete_empty_and_broad_inputs_fill_the_list(shared_engine) -> Non
         ("2409.17066", VPTQ_TITLE),
     ],
 )
-def test_autocomplete_title_prefix_comes_first(shared_engine, prefix: str, title: str) -> None:
-    choices = shared_engine.autocomplete(prefix)
+def test_autocomplete_title_prefix_comes_first(fixture_engine, prefix: str, title: str) -> None:
+    choices = fixture_engine.autocomplete(prefix)
     assert choices, f"no choices for {prefix!r}"
-    first = shared_engine.find_papers(choices[0][1])[0].paper
+    first = fixture_engine.find_papers(choices[0][1])[0].paper
     assert first.title == title, f"{prefix!r} offered {[label for label, _ in choices[:3]]}"
 
 
-def test_autocomplete_shared_link_offers_both_papers(shared_engine) -> None:
-    values = [value for _, value in shared_engine.autocomplete("https://arxiv.org/abs/2410.02762")]
-    titles = {shared_engine.find_papers(v)[0].paper.title for v in values[:2]}
+def test_autocomplete_shared_link_offers_both_papers(fixture_engine) -> None:
+    values = [value for _, value in fixture_engine.autocomplete("https://arxiv.org/abs/2410.02762")]
+    titles = {fixture_engine.find_papers(v)[0].paper.title for v in values[:2]}
     assert titles == SHARED_LINKS["2410.02762"]
 
 
@@ -228,18 +228,18 @@ def test_autocomplete_shared_link_offers_both_papers(shared_engine) -> None:
         ("https://arxiv.org/abs/2409.17066 " * 200)[:4000],
     ],
 )
-def test_very_long_input_does_not_raise(shared_engine, text: str) -> None:
+def test_very_long_input_does_not_raise(fixture_engine, text: str) -> None:
     assert len(text) == 4000
-    choices = shared_engine.autocomplete(text)
+    choices = fixture_engine.autocomplete(text)
     assert len(choices) <= 25
     assert all(len(label) <= 100 for label, _ in choices)
-    assert len(shared_engine.find_papers(text)) <= 5
+    assert len(fixture_engine.find_papers(text)) <= 5
 
 
 # -- the CLI -----------------------------------------------------------------------------------
-def test_cli_paper_json_contract(run_cli, shared_data_dir: Path) -> None:
+def test_cli_paper_json_contract(run_cli, fixture_data_dir: Path) -> None:
     query = "https://arxiv.org/abs/2410.02762"
-    data = json.loads(run_cli("paper", query, "--json", "--data-dir", str(shared_data_dir)).stdout)
+    data = json.loads(run_cli("paper", query, "--json", "--data-dir", str(fixture_data_dir)).stdout)
     assert set(data) == {"query", "matches"}
     assert data["query"] == query
     assert {m["title"] for m in data["matches"]} == SHARED_LINKS["2410.02762"]
@@ -249,12 +249,12 @@ def test_cli_paper_json_contract(run_cli, shared_data_dir: Path) -> None:
         assert m["orgs"] and all(isinstance(o, str) for o in m["orgs"])
         assert isinstance(m["summary"], str) and m["summary"]
         assert m["topics"] and all(isinstance(t, str) for t in m["topics"])
-        assert [Path(s).name for s in m["sources"]] == ["weekly-digest-2024-08-26_2024-10-06.md"]
+        assert [Path(s).name for s in m["sources"]] == ["weekly-digest.md"]
 
 
-def test_cli_search_json_contract(run_cli, shared_data_dir: Path) -> None:
+def test_cli_search_json_contract(run_cli, fixture_data_dir: Path) -> None:
     query = "low-bit quantization"
-    out = run_cli("search", query, "--json", "-k", "5", "--data-dir", str(shared_data_dir)).stdout
+    out = run_cli("search", query, "--json", "-k", "5", "--data-dir", str(fixture_data_dir)).stdout
     data = json.loads(out)
     assert set(data) == {"query", "hits"}
     assert data["query"] == query
@@ -268,8 +268,8 @@ def test_cli_search_json_contract(run_cli, shared_data_dir: Path) -> None:
     assert VPTQ_TITLE in [h["title"] for h in hits]
 
 
-def test_cli_paper_human_output_shows_title_and_link(run_cli, shared_data_dir: Path) -> None:
-    out = run_cli("paper", "2409.17066", "--data-dir", str(shared_data_dir)).stdout
+def test_cli_paper_human_output_shows_title_and_link(run_cli, fixture_data_dir: Path) -> None:
+    out = run_cli("paper", "2409.17066", "--data-dir", str(fixture_data_dir)).stdout
     assert VPTQ_TITLE in out
     assert VPTQ_URL in out
     assert NO_MATCH_TEXT not in out
@@ -278,20 +278,20 @@ def test_cli_paper_human_output_shows_title_and_link(run_cli, shared_data_dir: P
 @pytest.mark.parametrize(
     "query", ["https://arxiv.org/abs/2501.00001", "https://example.org/papers/vector-quantization", "2501.00001v2"]
 )
-def test_an_identifier_not_in_the_digests_matches_nothing(shared_engine, query: str) -> None:
+def test_an_identifier_not_in_the_digests_matches_nothing(fixture_engine, query: str) -> None:
     """A pasted link or id names one paper: when the digests lack it, "no match"
     beats look-alikes found through words like "arxiv", "https" or "quantization"."""
-    assert shared_engine.find_papers(query) == []
+    assert fixture_engine.find_papers(query) == []
 
 
 @pytest.mark.parametrize("query", ["sourdough bread baking", "how to bake sourdough bread with a starter"])
-def test_cli_paper_human_output_says_when_nothing_matches(run_cli, shared_data_dir: Path, query: str) -> None:
-    result = run_cli("paper", query, "--data-dir", str(shared_data_dir))
+def test_cli_paper_human_output_says_when_nothing_matches(run_cli, fixture_data_dir: Path, query: str) -> None:
+    result = run_cli("paper", query, "--data-dir", str(fixture_data_dir))
     assert NO_MATCH_TEXT in result.stdout
     assert "arxiv.org" not in result.stdout
 
 
-def test_cli_search_piped_into_a_reader_that_stops_early(shared_data_dir: Path, tmp_path: Path) -> None:
+def test_cli_search_piped_into_a_reader_that_stops_early(fixture_data_dir: Path, tmp_path: Path) -> None:
     """`paperbot search ... | head -1`: the reader closes the pipe before the
     command writes; that is a normal end, not an "unexpected error"."""
     import os
@@ -300,7 +300,7 @@ def test_cli_search_piped_into_a_reader_that_stops_early(shared_data_dir: Path, 
 
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "NO_COLOR": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "search", "quantization", "--data-dir", str(shared_data_dir)],
+        [sys.executable, "-m", "bot.cli", "search", "quantization", "--data-dir", str(fixture_data_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
     )
     assert proc.stdout is not None

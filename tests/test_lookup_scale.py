@@ -1,6 +1,6 @@
-"""``/paper`` lookup and autocomplete on a catalogue larger than the shared digests.
+"""``/paper`` lookup and autocomplete on a catalogue larger than the fixture digests.
 
-The shared digests hold 150 papers, fewer than the 500 titles the lookup hands
+The fixture digests hold 50 papers, fewer than the 500 titles the lookup hands
 rapidfuzz per query, so there the trigram pre-selection never drops a title.
 These tests use 3,000 made-up papers with overlapping vocabulary, where it
 does, and check what users see: a mistyped title or prefix still finds its

@@ -36,7 +36,7 @@ from aiohttp import web
 from bot.app import PaperBot
 from config import Settings
 from index.engine import Engine
-from tests.conftest import REPO_ROOT
+from tests.conftest import FIXTURE_PAPERS, REPO_ROOT
 from tests.fake_discord import AUTOCOMPLETE_RESULT, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL, FakeDiscord, Request
 from tests.fake_openai import FakeOpenAI
 from tests.figures import figures  # noqa: F401 - a fixture
@@ -225,11 +225,11 @@ QUESTIONS = ["what is VPTQ?", "what is OLMoE?", "what is Scylla?", "what is DiVA
 
 
 async def test_200_asks_from_50_users_in_10s_are_acknowledged_answered_and_leave_no_tasks(
-    shared_engine: Engine, tmp_path: Path, figures: dict[str, object]
+    fixture_engine: Engine, tmp_path: Path, figures: dict[str, object]
 ) -> None:
     rng = random.Random(7)
     cooldown = 5.0
-    async with bot_session(shared_engine, tmp_path, env={"PAPERBOT_ASK_COOLDOWN": str(cooldown)}) as s:
+    async with bot_session(fixture_engine, tmp_path, env={"PAPERBOT_ASK_COOLDOWN": str(cooldown)}) as s:
         fake = s.fake
         await asyncio.wait_for(s.bot.index_ready.wait(), 30)
         before = set(asyncio.all_tasks())
@@ -335,7 +335,7 @@ class Leaky:
 
 
 async def test_canary_token_and_api_key_never_reach_logs_discord_or_users(
-    shared_data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    fixture_data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     with KeyedOpenAI() as llm:
@@ -346,7 +346,7 @@ async def test_canary_token_and_api_key_never_reach_logs_discord_or_users(
             "PAPERBOT_LLM_API_KEY": LLM_KEY,
             "PAPERBOT_LLM_TIMEOUT": "10",
         }
-        settings = Settings.from_env(environ=env, dotenv_path=None, data_dir=shared_data_dir)
+        settings = Settings.from_env(environ=env, dotenv_path=None, data_dir=fixture_data_dir)
         engine = Engine(settings)
         async with bot_session(Leaky(engine), tmp_path, env=env) as s:  # type: ignore[arg-type]
             fake = s.fake
@@ -382,12 +382,12 @@ async def test_canary_token_and_api_key_never_reach_logs_discord_or_users(
         assert secret_free(logging.Formatter().format(record))
 
 
-async def test_canaries_stay_out_of_stats_and_crash_output(shared_data_dir: Path, tmp_path: Path) -> None:
+async def test_canaries_stay_out_of_stats_and_crash_output(fixture_data_dir: Path, tmp_path: Path) -> None:
     env = clean_env(DISCORD_TOKEN=TOKEN, PAPERBOT_LLM_API_KEY=LLM_KEY)
     for args in (["stats"], ["stats", "--json"], ["stats", "-v"]):
-        code, out, err = await run_paperbot(tmp_path, *args, "--data-dir", str(shared_data_dir), env=env)
+        code, out, err = await run_paperbot(tmp_path, *args, "--data-dir", str(fixture_data_dir), env=env)
         assert code == 0, err
-        assert "150" in out and secret_free(out + err), args
+        assert str(FIXTURE_PAPERS) in out and secret_free(out + err), args
 
     # A crash: Discord answers the login with an error that echoes the request's
     # Authorization header; the exception text (and so the traceback) holds the token.
