@@ -65,7 +65,24 @@ def test_secrets_never_render() -> None:
 def test_every_variable_is_documented_in_env_example() -> None:
     example = (REPO_ROOT / ".env.example").read_text()
     for name, _doc in documented_variables():
-        assert f"\n{name}=" in example, f"{name} missing from .env.example"
+        assert f"\n{name}=" in example or f"\n# {name}=" in example, f"{name} missing from .env.example"
+
+
+def test_env_example_under_docker_env_file_keeps_the_images_data_dir() -> None:
+    """``docker run --env-file .env`` sets every KEY=VALUE line, overriding the image's
+    ``PAPERBOT_DATA_DIR=/data``; a copied .env.example must leave the volume in charge."""
+    lines = (REPO_ROOT / ".env.example").read_text().splitlines()
+    assigned = {line.split("=", 1)[0] for line in lines if "=" in line and not line.lstrip().startswith("#")}
+    assert "PAPERBOT_DATA_DIR" not in assigned
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert "PAPERBOT_DATA_DIR=/data" in dockerfile
+
+
+def test_the_license_the_package_and_image_declare_is_shipped() -> None:
+    license_text = (REPO_ROOT / "LICENSE").read_text()
+    assert license_text.startswith("MIT License")
+    assert 'license = { text = "MIT" }' in (REPO_ROOT / "pyproject.toml").read_text()
+    assert 'org.opencontainers.image.licenses="MIT"' in (REPO_ROOT / "Dockerfile").read_text()
 
 
 def test_cli_reports_bad_setting_in_one_line(tmp_path: Path) -> None:
