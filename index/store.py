@@ -113,6 +113,7 @@ def open_client(settings: "Settings", create: bool = True) -> "ClientAPI":
     """
     import chromadb
     from chromadb.config import Settings as ChromaSettings
+    from chromadb.errors import NotFoundError
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     database = settings.chroma_database
@@ -120,7 +121,12 @@ def open_client(settings: "Settings", create: bool = True) -> "ClientAPI":
         if settings.chroma_host:
             port = settings.chroma_port or 8000
             log.info("connecting to Chroma server at %s:%s, database %s", settings.chroma_host, port, database)
-            return _http_client(settings.chroma_host, port, database, chroma_settings, create)
+            try:
+                return _http_client(settings.chroma_host, port, database, chroma_settings, create)
+            except NotFoundError:
+                if create:
+                    raise
+                raise IndexMissing(index_location(settings)) from None
         path = Path(settings.data_dir) / "chroma"
         if not create and not (path / "chroma.sqlite3").is_file():
             raise IndexMissing(index_location(settings))
@@ -150,10 +156,8 @@ def _http_client(host: str, port: int, database: str, chroma_settings: Any, crea
     try:
         return chromadb.HttpClient(host=host, port=port, settings=chroma_settings, database=database)
     except NotFoundError:
-        if database == DEFAULT_DATABASE:
+        if database == DEFAULT_DATABASE or not create:
             raise
-        if not create:
-            raise IndexMissing(f"database {database} on the Chroma server {host}:{port}") from None
     # HttpClient filled in the server address in chroma_settings: the admin client reuses it.
     admin = chromadb.AdminClient(chroma_settings)
     try:

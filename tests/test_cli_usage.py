@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT, paperbot_subprocess
+from tests.test_chroma_server import chroma_server  # noqa: F401 - the fixture: a real `chroma run` on 127.0.0.1
 
 DIGEST = REPO_ROOT / "tests" / "fixtures" / "cli" / "two-weeks-2024.md"
 WEEKS = ["2024-09-29", "2024-10-06"]
@@ -301,3 +302,21 @@ def test_terminal_markdown_keeps_links_readable_and_resolves_escapes() -> None:
         "Two papers\n• Q*: Planning [1]: see the paper (https://arxiv.org/abs/2406.14283),"
         " https://example.org/x_y and snake_case_name\n• OLMoE [2] is open; 2*3*4 stays"
     )
+
+
+def test_reading_from_a_chroma_server_creates_no_database(run_cli, chroma_server: tuple[str, int], tmp_path: Path) -> None:  # noqa: ANN001
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+    from chromadb.errors import NotFoundError
+
+    host, port = chroma_server
+    env = {"CHROMA_HOST": host, "CHROMA_PORT": str(port), "CHROMA_DATABASE": "never-ingested"}
+    line = one_line_error(run_cli("stats", "--data-dir", str(tmp_path / "data"), env=env, check=False), EXIT_NO_INDEX)
+    assert line == (
+        f"paperbot: no papers indexed in database never-ingested on the Chroma server {host}:{port}"
+        " — run `paperbot ingest PATH_OR_URL` first"
+    )
+    admin = chromadb.AdminClient(ChromaSettings(chroma_server_host=host, chroma_server_http_port=port, anonymized_telemetry=False))
+    with pytest.raises(NotFoundError):
+        admin.get_database("never-ingested")
+    assert not (tmp_path / "data").exists()
