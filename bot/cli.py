@@ -420,7 +420,7 @@ def cmd_announce(args: argparse.Namespace, settings: "Settings") -> int:
     return EXIT_OK
 
 
-WEEK_HELP = "digest weeks are named by their closing Sunday: the week of Sep 23-29, 2024 is 2024-09-29"
+WEEK_HELP = "Digest weeks are named by their closing Sunday: the week of Sep 23-29, 2024 is 2024-09-29."
 
 
 def _version() -> str:
@@ -464,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="paperbot",
         description="Answers questions about recent AI papers from weekly digests, with citations.",
-        epilog=f"--data-dir, --json and -v go before or after the command. {WEEK_HELP}.",
+        epilog=f"--data-dir, --json and -v go before or after the command. {WEEK_HELP}",
     )
     parser.add_argument("--version", action="version", version=f"paperbot {_version()}")
     _add_global_options(parser, None)
