@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Callable, TextIO
 
-from bot.render import Plain, Styler, answer_text, paper_card_text, shorten
+from bot.render import Plain, Styler, answer_text, paper_card_text, shorten, unknown_week_text
 from index.answer import Turn
 
 if TYPE_CHECKING:
@@ -23,7 +23,11 @@ HELP = """Ask anything about the papers in the digests, or use a command:
   /paper QUERY          a paper card: arXiv id, link, title (typos are fine) or keywords
   /digest show [WEEK]   a week's digest (latest by default)
   /new                  forget the conversation
-  /help, /quit"""
+  /help, /quit          (also without the slash)"""
+
+#: Lines that are a command even without the slash: a person's first try is
+#: "help" or "quit", and no paper question is that one word.
+BARE_COMMANDS = {"help": "/help", "quit": "/quit", "exit": "/exit"}
 
 
 class ChatSession:
@@ -39,6 +43,7 @@ class ChatSession:
         line = line.strip()
         if not line:
             return ""
+        line = BARE_COMMANDS.get(line.lower().rstrip("?!."), line)
         command, _, rest = line.partition(" ")
         rest = rest.strip()
         if command in ("/quit", "/exit"):
@@ -84,8 +89,8 @@ class ChatSession:
     def _digest(self, week: str | None) -> str:
         chosen, papers = self.engine.week_papers(week)
         if chosen is None:
-            weeks = self.engine.weeks()
-            return "There is no digest for that week." + (f" Known weeks: {', '.join(weeks)}" if weeks else "")
+            text = unknown_week_text(week or "", self.engine.weeks())
+            return text[0].upper() + text[1:] + "."
         lines = [self.style.bold(f"AI paper digest — week of {chosen} ({len(papers)} papers)")]
         for i, paper in enumerate(papers, 1):
             lines.append(f"{i:>2}. {self.style.bold(paper.title)}")

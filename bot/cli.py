@@ -9,9 +9,11 @@ that need them so ``paperbot --help`` stays instant.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
@@ -26,9 +28,48 @@ EXIT_OK = 0
 EXIT_NOTHING_READ = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
+EXIT_NO_INDEX = 4
 EXIT_CRASH = 70  # EX_SOFTWARE
+EXIT_CONFIG = 78  # EX_CONFIG
+
+#: Upper bound of ``-k`` and ``--limit``: more results than any digest collection
+#: holds would only cost memory.
+MAX_RESULTS = 1000
 
 Command = Callable[[argparse.Namespace, "Settings"], int]
+
+
+class UsageError(Exception):
+    """Arguments that parse but make no sense for this index; one line for the user."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line that points at ``--help`` rather
+    than the whole usage block followed by the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number from 1 to :data:`MAX_RESULTS`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_RESULTS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_RESULTS}, not {value}")
+    return value
+
+
+def iso_date(text: str) -> str:
+    """An argparse type: a real calendar date written YYYY-MM-DD (the form the index stores)."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text} is not a real date") from None
 
 
 class Style:
@@ -62,9 +103,33 @@ def emit_json(data: Any) -> None:
 
 
 def build_engine(settings: "Settings") -> "Engine":
+    """The engine for commands that write (ingest, the bot): the index is created on first use."""
     from index.engine import Engine
 
     return Engine(settings)
+
+
+def open_index(settings: "Settings") -> "Engine":
+    """The engine for commands that only read.  They never create a data dir or an
+    empty index: a mistyped ``--data-dir`` or a forgotten ingest is an
+    :class:`~index.store.IndexMissing` error, not "no papers found"."""
+    from index.engine import Engine
+    from index.store import IndexMissing, index_location
+
+    engine = Engine(settings, create=False)
+    if not engine.papers():
+        raise IndexMissing(index_location(settings))
+    return engine
+
+
+def known_week(engine: "Engine", week: str) -> str:
+    """``week`` if the index has a digest for it, else a :class:`UsageError` naming the nearest ones."""
+    from bot.render import unknown_week_text
+
+    weeks = engine.weeks()
+    if week not in weeks:
+        raise UsageError(unknown_week_text(week, weeks))
+    return week
 
 
 def _progress_bar(stream: Any) -> Callable[[int, int], None] | None:
@@ -126,7 +191,7 @@ def skipped_lines(skipped: Sequence[Any]) -> list[str]:
 
 
 def cmd_stats(args: argparse.Namespace, settings: "Settings") -> int:
-    stats = build_engine(settings).stats()
+    stats = open_index(settings).stats()
     if args.json:
         emit_json(stats.to_json())
         return EXIT_OK
@@ -142,8 +207,12 @@ def cmd_stats(args: argparse.Namespace, settings: "Settings") -> int:
 def cmd_search(args: argparse.Namespace, settings: "Settings") -> int:
     from index.retrieve import SearchFilters
 
-    filters = SearchFilters(since=args.since, until=args.until, week=args.week, topic=args.topic)
-    hits = build_engine(settings).search(args.query, k=args.k, mode=args.mode, filters=filters)
+    if args.since and args.until and args.since > args.until:
+        raise UsageError(f"--since {args.since} is after --until {args.until}")
+    engine = open_index(settings)
+    week = known_week(engine, args.week) if args.week else None
+    filters = SearchFilters(since=args.since, until=args.until, week=week, topic=args.topic)
+    hits = engine.search(args.query, k=args.k, mode=args.mode, filters=filters)
     if args.json:
         emit_json(
             {
@@ -189,7 +258,7 @@ def paper_json(paper: Any) -> dict[str, Any]:
 
 
 def cmd_paper(args: argparse.Namespace, settings: "Settings") -> int:
-    matches = build_engine(settings).find_papers(args.query, limit=args.limit)
+    matches = open_index(settings).find_papers(args.query, limit=args.limit)
     if args.json:
         emit_json({"query": args.query, "matches": [paper_json(m.paper) for m in matches]})
         return EXIT_OK
@@ -207,7 +276,7 @@ def cmd_paper(args: argparse.Namespace, settings: "Settings") -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: "Settings") -> int:
-    answer = build_engine(settings).ask(args.question)
+    answer = open_index(settings).ask(args.question)
     if args.json:
         emit_json(answer.to_json())
         return EXIT_OK
@@ -218,10 +287,14 @@ def cmd_ask(args: argparse.Namespace, settings: "Settings") -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: "Settings") -> int:
-    from index.evaluate import evaluate_file
+    from index.evaluate import QuestionFileError, evaluate_file, load_questions
 
-    engine = build_engine(settings)
-    reports = [evaluate_file(engine, path) for path in args.files]
+    try:  # every file checked before the slow part starts
+        question_sets = [(path, load_questions(path)) for path in args.files]
+    except QuestionFileError as exc:
+        raise UsageError(str(exc)) from None
+    engine = open_index(settings)
+    reports = [evaluate_file(engine, path, questions) for path, questions in question_sets]
     if args.json:
         emit_json({"files": [r.to_json() for r in reports]})
         return EXIT_OK
@@ -243,13 +316,15 @@ def cmd_eval(args: argparse.Namespace, settings: "Settings") -> int:
 def cmd_chat(args: argparse.Namespace, settings: "Settings") -> int:
     from bot.chat import run_chat
 
-    return run_chat(build_engine(settings), input, sys.stdout, Style(sys.stdout))
+    engine = open_index(settings)
+    engine.answerer()  # a model that cannot be built is one line now, not a failure at every question
+    return run_chat(engine, input, sys.stdout, Style(sys.stdout))
 
 
 def cmd_run(args: argparse.Namespace, settings: "Settings") -> int:
     import asyncio
 
-    from bot.runner import EXIT_BAD_TOKEN, EXIT_NO_TOKEN, TokenError, run_bot
+    from bot.runner import EXIT_BAD_TOKEN, EXIT_NO_TOKEN, EXIT_UNREACHABLE, DiscordUnreachable, TokenError, run_bot
 
     sync_only = None
     if args.command == "sync":
@@ -259,6 +334,9 @@ def cmd_run(args: argparse.Namespace, settings: "Settings") -> int:
     except TokenError as exc:
         print(f"paperbot: {exc}", file=sys.stderr)
         return EXIT_NO_TOKEN if not settings.discord_token else EXIT_BAD_TOKEN
+    except DiscordUnreachable as exc:
+        print(f"paperbot: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
 
 
 def cmd_start(args: argparse.Namespace, settings: "Settings") -> int:
@@ -272,8 +350,13 @@ def cmd_start(args: argparse.Namespace, settings: "Settings") -> int:
 def cmd_feedback(args: argparse.Namespace, settings: "Settings") -> int:
     from bot.runner import state_path
     from bot.state import BotState
+    from index.store import IndexMissing
 
-    rows = BotState(state_path(settings)).feedback()
+    if not Path(settings.data_dir).is_dir():
+        raise IndexMissing(str(settings.data_dir))
+    path = state_path(settings)
+    # No state file: the bot never ran here, so nobody voted; reading must not create one.
+    rows = BotState(path).feedback() if path.exists() else []
     if args.json:
         emit_json({"feedback": [r.to_json() for r in rows]})
         return EXIT_OK
@@ -291,13 +374,15 @@ def cmd_announce(args: argparse.Namespace, settings: "Settings") -> int:
     from bot.runner import state_path
     from bot.state import BotState
 
-    engine = build_engine(settings)
+    from bot.render import unknown_week_text
+
+    engine = open_index(settings)
+    if args.week and args.week not in engine.weeks():
+        print(f"paperbot: {unknown_week_text(args.week, engine.weeks())}", file=sys.stderr)
+        return EXIT_NOTHING_READ
     week, papers = engine.week_papers(args.week)
     if week is None:
-        known = engine.weeks()
-        hint = f"known weeks: {', '.join(known[-6:])}" if known else "no digest has been ingested yet"
-        what = f"no digest for the week {args.week}" if args.week else "nothing to announce"
-        print(f"paperbot: {what}: {hint}", file=sys.stderr)
+        print("paperbot: nothing to announce: no paper in the index has a digest week", file=sys.stderr)
         return EXIT_NOTHING_READ
     rendered = announcement(week, papers)
     path = state_path(settings)
@@ -335,42 +420,87 @@ def cmd_announce(args: argparse.Namespace, settings: "Settings") -> int:
     return EXIT_OK
 
 
+WEEK_HELP = "Digest weeks are named by their closing Sunday: the week of Sep 23-29, 2024 is 2024-09-29."
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("paperbot")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _add_global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """--data-dir and -v, on the main parser (``default`` None/False) and again on
+    every command (``default`` SUPPRESS, so a value given before the command stays)."""
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=default,
+        help="where the index and bot state live (env PAPERBOT_DATA_DIR, default ./data)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=default if default is argparse.SUPPRESS else False,
+        help="log debug details to stderr",
+    )
+
+
+def _add_json_option(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument(
+        "--json", action="store_true", default=default if default is argparse.SUPPRESS else False,
+        help="print one machine-readable JSON document on stdout",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", help="where the index and bot state live (env PAPERBOT_DATA_DIR, default ./data)")
-    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    common.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    _add_global_options(common, argparse.SUPPRESS)
+    with_json = argparse.ArgumentParser(add_help=False)
+    _add_global_options(with_json, argparse.SUPPRESS)
+    _add_json_option(with_json, argparse.SUPPRESS)
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="paperbot",
         description="Answers questions about recent AI papers from weekly digests, with citations.",
+        epilog=f"--data-dir, --json and -v go before or after the command. {WEEK_HELP}",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument("--version", action="version", version=f"paperbot {_version()}")
+    _add_global_options(parser, None)
+    _add_json_option(parser, None)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("ingest", parents=[common], help="parse digests and index their papers")
-    p.add_argument("sources", nargs="*", metavar="PATH_OR_URL", help="digest file, folder of *.md, or http(s) URL")
+    p = sub.add_parser("ingest", parents=[with_json], help="parse digests and index their papers")
+    p.add_argument(
+        "sources", nargs="*", metavar="PATH_OR_URL",
+        help="digest file, folder of *.md, or http(s) URL (default: PAPERBOT_SOURCES)",
+    )
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("stats", parents=[common], help="what is in the index")
+    p = sub.add_parser("stats", parents=[with_json], help="what is in the index")
     p.set_defaults(func=cmd_stats)
 
-    p = sub.add_parser("search", parents=[common], help="find the papers that match a query")
-    p.add_argument("query")
-    p.add_argument("-k", type=int, default=10, help="how many papers (default 10)")
-    p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default="hybrid")
-    p.add_argument("--since", help="only papers dated on or after YYYY-MM-DD")
-    p.add_argument("--until", help="only papers dated on or before YYYY-MM-DD")
-    p.add_argument("--week", help="only papers of the digest week YYYY-MM-DD")
-    p.add_argument("--topic", help="only papers with this topic")
+    p = sub.add_parser("search", parents=[with_json], help="find the papers that match a query", epilog=WEEK_HELP)
+    p.add_argument("query", help="words to look for, e.g. \"low-bit quantization\"")
+    p.add_argument("-k", type=positive_int, default=10, metavar="K", help="how many papers (default 10)")
+    p.add_argument(
+        "--mode", choices=["hybrid", "dense", "bm25"], default="hybrid",
+        help="retriever: embeddings and keywords fused (default), embeddings only, or keywords only",
+    )
+    p.add_argument("--since", type=iso_date, metavar="DATE", help="only papers dated on or after DATE (YYYY-MM-DD)")
+    p.add_argument("--until", type=iso_date, metavar="DATE", help="only papers dated on or before DATE (YYYY-MM-DD)")
+    p.add_argument("--week", type=iso_date, metavar="SUNDAY", help="only papers of the digest week closing on SUNDAY (YYYY-MM-DD)")
+    p.add_argument("--topic", help="only papers with this topic (e.g. \"quantization\")")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("paper", parents=[common], help="look a paper up by arXiv id, URL, title or keywords")
-    p.add_argument("query")
-    p.add_argument("--limit", type=int, default=5)
+    p = sub.add_parser("paper", parents=[with_json], help="look a paper up by arXiv id, URL, title or keywords")
+    p.add_argument("query", help="an arXiv id (2409.17066), a link, a title (typos are fine) or keywords")
+    p.add_argument("--limit", type=positive_int, default=5, metavar="N", help="how many matches at most (default 5)")
     p.set_defaults(func=cmd_paper)
 
-    p = sub.add_parser("ask", parents=[common], help="answer a question with cited papers")
-    p.add_argument("question")
+    p = sub.add_parser("ask", parents=[with_json], help="answer a question with cited papers")
+    p.add_argument("question", help="a question about the papers in the digests, e.g. \"what is VPTQ?\"")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("run", parents=[common], help="start the Discord bot (needs DISCORD_TOKEN)")
@@ -383,24 +513,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_start, log_level="INFO")
 
     p = sub.add_parser("sync", parents=[common], help="register the slash commands with Discord")
-    p.add_argument("--guild", type=int, help="sync to one guild (instant) instead of globally")
+    p.add_argument("--guild", type=int, metavar="ID", help="sync to one guild (instant) instead of globally")
     p.set_defaults(func=cmd_run, log_level="INFO")
 
-    p = sub.add_parser("feedback", parents=[common], help="export the 👍/👎 feedback on answers")
+    p = sub.add_parser("feedback", parents=[with_json], help="export the 👍/👎 feedback on answers")
     p.set_defaults(func=cmd_feedback)
 
-    p = sub.add_parser("announce", parents=[common], help="show the weekly digest announcement the bot would post")
+    p = sub.add_parser(
+        "announce", parents=[with_json], help="show the weekly digest announcement the bot would post", epilog=WEEK_HELP
+    )
     p.add_argument(
         "--dry-run", action="store_true", required=True, help="print the messages instead of posting (the bot posts on its schedule)"
     )
-    p.add_argument("--week", help="digest week YYYY-MM-DD (default: the newest)")
+    p.add_argument("--week", type=iso_date, metavar="SUNDAY", help="the digest week closing on SUNDAY, YYYY-MM-DD (default: the newest)")
     p.set_defaults(func=cmd_announce)
 
-    p = sub.add_parser("eval", parents=[common], help="score retrieval and answers on JSONL question sets")
-    p.add_argument("files", nargs="+", metavar="FILE.jsonl")
+    p = sub.add_parser("eval", parents=[with_json], help="score retrieval and answers on JSONL question sets")
+    p.add_argument(
+        "files", nargs="+", metavar="FILE.jsonl",
+        help='one question a line: {"q": "...", "expect": ["arXiv id or title fragment", ...]}',
+    )
     p.set_defaults(func=cmd_eval)
     return parser
 
+
+#: Commands that talk to a person or to Discord, with nothing to print as JSON.
+WITHOUT_JSON = frozenset({"chat", "run", "start", "sync"})
 
 #: Commands that only read.  Once their output is written nothing is left to save,
 #: so the console script skips the interpreter's teardown: dismantling chromadb's
@@ -427,7 +565,13 @@ def main(argv: Sequence[str] | None = None, quick_exit: bool = False) -> int:
     from config import Settings, SettingsError
     from config.logs import setup_logging
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `paperbot`: what it can do, not an error
+        parser.print_help()
+        return EXIT_OK
+    if args.json and args.command in WITHOUT_JSON:
+        parser.error(f"{args.command} has no --json output")
     try:
         settings = Settings.from_env(data_dir=Path(args.data_dir) if args.data_dir else None)
     except SettingsError as exc:
@@ -443,10 +587,22 @@ def main(argv: Sequence[str] | None = None, quick_exit: bool = False) -> int:
 def _run(args: argparse.Namespace, settings: "Settings") -> int:
     """The command, with every failure turned into a short message and an exit status."""
     from bot.state import StateUnavailable
-    from index.store import StoreUnavailable
+    from index.llm import LLMError
+    from index.store import IndexMissing, StoreUnavailable
 
     try:
         return int(args.func(args, settings))
+    except UsageError as exc:
+        print(f"paperbot {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except IndexMissing as exc:
+        data_dir = "" if settings.chroma_host else f" --data-dir {settings.data_dir}"
+        print(f"paperbot: {exc} — run `paperbot ingest PATH_OR_URL{data_dir}` first", file=sys.stderr)
+        return EXIT_NO_INDEX
+    except LLMError as exc:  # the configured model cannot be built (missing extra, no model file)
+        log.debug("LLM unavailable", exc_info=True)
+        print(f"paperbot: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except StoreUnavailable as exc:
         log.debug("store unavailable", exc_info=True)
         print(f"paperbot: index unavailable: {exc}", file=sys.stderr)

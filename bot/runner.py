@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 import discord
 import yarl
+
+from config.settings import DISCORD_API
 
 if TYPE_CHECKING:
     from config import Settings
@@ -23,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API = "https://discord.com/api/v10"
+EXIT_UNREACHABLE = 69  # EX_UNAVAILABLE
 EXIT_NO_TOKEN = 78  # EX_CONFIG
 EXIT_BAD_TOKEN = 77  # EX_NOPERM
 
@@ -32,11 +36,16 @@ class TokenError(RuntimeError):
     """The token is missing or Discord rejected it; the message is for the user."""
 
 
+class DiscordUnreachable(RuntimeError):
+    """Logging in failed for want of a connection (no network, DNS, refused, timed
+    out); the message is for the user.  Once connected, discord.py reconnects by itself."""
+
+
 def gateway_for(api_url: str, gateway_url: str | None) -> str | None:
     """The gateway URL: explicit, else derived from a non-default API host, else Discord's."""
     if gateway_url:
         return gateway_url
-    if api_url.rstrip("/") == DEFAULT_API:
+    if api_url.rstrip("/") == DISCORD_API:
         return None
     parts = urlsplit(api_url)
     scheme = "wss" if parts.scheme == "https" else "ws"
@@ -81,6 +90,12 @@ async def run_bot(settings: "Settings", engine: "Engine", sync_only: int | str |
             await bot.login(token)
         except discord.LoginFailure as exc:
             raise TokenError("Discord rejected DISCORD_TOKEN: check the token in the developer portal") from exc
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            host = urlsplit(settings.discord_api_url).netloc
+            log.debug("login failed", exc_info=True)
+            raise DiscordUnreachable(
+                f"cannot reach Discord at {host} ({_reason(exc)}): check the network or DISCORD_API_URL"
+            ) from exc
         if sync_only is not None:
             return await _sync(bot, sync_only)
         runner = asyncio.create_task(bot.connect(reconnect=True))
@@ -95,6 +110,19 @@ async def run_bot(settings: "Settings", engine: "Engine", sync_only: int | str |
         if runner in done and runner.exception() is not None:
             raise runner.exception()  # type: ignore[misc]
     return 0
+
+
+def _reason(exc: BaseException) -> str:
+    """A connection failure in a few words: aiohttp's own text repeats the URL and the
+    OS error, and a DNS failure's is a paragraph."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "host name not found"
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return "timed out"
+    error = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
+    if isinstance(error, OSError) and error.errno:
+        return os.strerror(error.errno).lower()
+    return type(exc).__name__
 
 
 async def _sync(bot: discord.Client, target: int | str) -> int:

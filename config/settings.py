@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -35,12 +36,10 @@ class Secret(str):
         return str.__str__(self)
 
 
+DEFAULT_DATA_DIR = Path("data")
+DISCORD_API = "https://discord.com/api/v10"
 LLM_BACKENDS = ("extractive", "openai", "ollama", "llamacpp")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def _str(raw: str) -> str:
-    return raw.strip()
 
 
 def _optional_str(raw: str) -> str | None:
@@ -97,8 +96,31 @@ def _optional_id(raw: str) -> int | None:
     return value
 
 
-def _path(raw: str) -> Path:
-    return Path(raw.strip()).expanduser()
+def _data_dir(raw: str) -> Path:
+    """A folder; empty means the default, never ``Path("")``, which is the current directory."""
+    value = raw.strip()
+    return Path(value).expanduser() if value else DEFAULT_DATA_DIR
+
+
+def _url(schemes: tuple[str, ...], default: str | None) -> Callable[[str], str | None]:
+    """A parser for an absolute URL with one of ``schemes`` and a host (empty means
+    ``default``): a typo caught here is one line naming the variable, not a traceback
+    from the HTTP client when the bot connects."""
+
+    def parse(raw: str) -> str | None:
+        value = raw.strip()
+        if not value:
+            return default
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in schemes or not parts.hostname:
+            raise ValueError(f"must be a URL like {schemes[0]}://host/...")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a port out of range or not a number
+        except ValueError:
+            raise ValueError("has an invalid port") from None
+        return value
+
+    return parse
 
 
 def _secret(raw: str) -> Secret:
@@ -157,7 +179,7 @@ def _env(name: str, parse: Callable[[str], Any], default: Any, doc: str) -> Any:
 class Settings:
     """Everything configurable about paperbot; see ``.env.example`` for each variable."""
 
-    data_dir: Path = _env("PAPERBOT_DATA_DIR", _path, Path("data"), "where the Chroma store and bot state live")
+    data_dir: Path = _env("PAPERBOT_DATA_DIR", _data_dir, DEFAULT_DATA_DIR, "where the Chroma store and bot state live")
     top_k: int = _env("PAPERBOT_TOP_K", _positive_int, 5, "papers retrieved per question")
     sources: tuple[str, ...] = _env(
         "PAPERBOT_SOURCES", _csv, (), "digest files, folders or URLs; the bot polls them and ingests what changed"
@@ -178,10 +200,10 @@ class Settings:
     discord_token: Secret = _env("DISCORD_TOKEN", _secret, Secret(""), "bot token; unset = local chat")
     discord_dev_guild_id: int | None = _env("DISCORD_DEV_GUILD_ID", _optional_id, None, "guild synced at start")
     discord_api_url: str = _env(
-        "DISCORD_API_URL", _str, "https://discord.com/api/v10", "Discord-compatible REST base URL"
+        "DISCORD_API_URL", _url(("https", "http"), DISCORD_API), DISCORD_API, "Discord-compatible REST base URL"
     )
     discord_gateway_url: str | None = _env(
-        "DISCORD_GATEWAY_URL", _optional_str, None, "gateway websocket URL (default: derived)"
+        "DISCORD_GATEWAY_URL", _url(("wss", "ws"), None), None, "gateway websocket URL (default: derived)"
     )
     ask_cooldown: float = _env("PAPERBOT_ASK_COOLDOWN", _non_negative_float, 10.0, "seconds between asks per user")
     max_concurrent_answers: int = _env(

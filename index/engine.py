@@ -83,8 +83,13 @@ class Stats:
 class Engine:
     """Owns the store and models for one data dir (or Chroma server)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, create: bool = True) -> None:
+        """``create``: make the data dir and the collection on first use, as ingest
+        and the bot do.  Read-only front ends (``paperbot search``, ``stats``...)
+        pass False: an index that does not exist raises
+        :class:`~index.store.IndexMissing` rather than being created empty."""
         self.settings = settings
+        self.create = create
         self._lock = threading.RLock()
         self._papers: list[Paper] | None = None
         self._retriever: Retriever | None = None
@@ -102,7 +107,7 @@ class Engine:
         from index.embedding import MODEL_NAME
         from index.store import PaperStore, collection_name
 
-        return PaperStore.open(self.settings, collection_name(MODEL_NAME))
+        return PaperStore.open(self.settings, collection_name(MODEL_NAME), create=self.create)
 
     @property
     def docstore_dir(self) -> Path:

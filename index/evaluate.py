@@ -53,16 +53,40 @@ class FileReport:
         }
 
 
+class QuestionFileError(ValueError):
+    """A question file that cannot be evaluated; the message names the file (and line)."""
+
+
 def load_questions(path: str | Path) -> list[Question]:
+    """The questions of one JSONL file; every way it can be unusable (missing, a
+    folder, not UTF-8, a line that is not a question, no questions at all) is a
+    :class:`QuestionFileError` whose message is one line for the user."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise QuestionFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise QuestionFileError(f"{path} is a folder; give a .jsonl file of questions") from None
+    except UnicodeDecodeError:
+        raise QuestionFileError(f"{path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise QuestionFileError(f"cannot read {path}: {exc.strerror or exc}") from None
     questions = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             item = json.loads(line)
-            questions.append(Question(q=str(item["q"]), expect=tuple(str(e) for e in item.get("expect") or ())))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{n}: not a question line ({exc})") from exc
+        except ValueError:
+            raise QuestionFileError(f"{path}:{n}: not a JSON line") from None
+        if not isinstance(item, dict) or not isinstance(item.get("q"), str) or not item["q"].strip():
+            raise QuestionFileError(f'{path}:{n}: expected {{"q": "question", "expect": [...]}}')
+        expect = item.get("expect") or ()
+        if isinstance(expect, str) or not isinstance(expect, (list, tuple)):
+            raise QuestionFileError(f'{path}:{n}: "expect" must be a list of arXiv ids or title fragments')
+        questions.append(Question(q=item["q"], expect=tuple(str(e) for e in expect)))
+    if not questions:
+        raise QuestionFileError(f"{path} has no questions")
     return questions
 
 
@@ -78,8 +102,10 @@ def _first_hit_rank(papers: Sequence[Paper], expect: Sequence[str]) -> int | Non
     return None
 
 
-def evaluate_file(engine: "Engine", path: str | Path) -> FileReport:
-    questions = load_questions(path)
+def evaluate_file(engine: "Engine", path: str | Path, questions: Sequence[Question] | None = None) -> FileReport:
+    """Score one question file; ``questions``, when the caller has already loaded
+    (and so checked) them, saves reading the file again."""
+    questions = list(load_questions(path) if questions is None else questions)
     if all(not q.expect for q in questions):
         return _evaluate_abstain(engine, str(path), questions)
     kind = "multi" if any(len(q.expect) > 1 for q in questions) else "single"

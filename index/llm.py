@@ -105,7 +105,7 @@ def _llama_cpp(settings: "Settings") -> Any:
     try:
         from llama_index.llms.llama_cpp import LlamaCPP
     except ImportError as exc:
-        raise LLMError("PAPERBOT_LLM=llamacpp needs the extra: pip install '.[local-llm]'") from exc
+        raise LLMError("PAPERBOT_LLM=llamacpp needs the local-llm extra: pip install 'paperbot[local-llm]'") from exc
     path = Path(str(settings.llm_model)).expanduser()
     if not path.is_file():
         raise LLMError(f"GGUF model file not found: {path}")

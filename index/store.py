@@ -62,6 +62,28 @@ class StoreUnavailable(RuntimeError):
     """Chroma cannot be reached or opened; the message is safe to show users."""
 
 
+class IndexMissing(RuntimeError):
+    """Nothing was ever indexed where the settings point (opened with ``create=False``).
+
+    Read commands open the store this way so that a mistyped ``--data-dir`` is an
+    error instead of a new, empty index that answers "no papers found".
+    """
+
+    def __init__(self, where: str) -> None:
+        super().__init__(f"no papers indexed in {where}")
+        self.where = where
+
+
+def index_location(settings: "Settings") -> str:
+    """Where the index lives, as users name it: the data dir, or the server and database."""
+    if settings.chroma_host:
+        return (
+            f"database {settings.chroma_database} on the Chroma server "
+            f"{settings.chroma_host}:{settings.chroma_port or 8000}"
+        )
+    return str(settings.data_dir)
+
+
 @dataclass(frozen=True)
 class DenseHit:
     """One chunk returned by a vector query, reduced to what retrieval needs."""
@@ -83,10 +105,15 @@ def collection_name(embed_model: str) -> str:
     return f"papers-{digest}"
 
 
-def open_client(settings: "Settings") -> "ClientAPI":
-    """Open Chroma as configured; raise :class:`StoreUnavailable` with a clear reason."""
+def open_client(settings: "Settings", create: bool = True) -> "ClientAPI":
+    """Open Chroma as configured; raise :class:`StoreUnavailable` with a clear reason.
+
+    With ``create=False`` nothing is created: no data dir, no ``chroma/`` folder, no
+    server database; :class:`IndexMissing` says that there is nothing to open.
+    """
     import chromadb
     from chromadb.config import Settings as ChromaSettings
+    from chromadb.errors import NotFoundError
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     database = settings.chroma_database
@@ -94,10 +121,19 @@ def open_client(settings: "Settings") -> "ClientAPI":
         if settings.chroma_host:
             port = settings.chroma_port or 8000
             log.info("connecting to Chroma server at %s:%s, database %s", settings.chroma_host, port, database)
-            return _http_client(settings.chroma_host, port, database, chroma_settings)
+            try:
+                return _http_client(settings.chroma_host, port, database, chroma_settings, create)
+            except NotFoundError:
+                if create:
+                    raise
+                raise IndexMissing(index_location(settings)) from None
         path = Path(settings.data_dir) / "chroma"
+        if not create and not (path / "chroma.sqlite3").is_file():
+            raise IndexMissing(index_location(settings))
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except IndexMissing:
+        raise
     except Exception as exc:  # chromadb raises many types (ValueError, ConnectError, OSError...)
         where = (
             f"Chroma server {settings.chroma_host}:{settings.chroma_port or 8000} (database {database})"
@@ -108,8 +144,8 @@ def open_client(settings: "Settings") -> "ClientAPI":
         raise StoreUnavailable(f"cannot open {where}: {type(exc).__name__}: {exc}") from exc
 
 
-def _http_client(host: str, port: int, database: str, chroma_settings: Any) -> "ClientAPI":
-    """``HttpClient`` on ``database``, creating the database on first use.
+def _http_client(host: str, port: int, database: str, chroma_settings: Any, create: bool) -> "ClientAPI":
+    """``HttpClient`` on ``database``, creating the database on first use (if ``create``).
 
     One Chroma server can hold several paperbots (or test runs), each in its own
     database; collection names only need to be unique within a database.
@@ -120,7 +156,7 @@ def _http_client(host: str, port: int, database: str, chroma_settings: Any) -> "
     try:
         return chromadb.HttpClient(host=host, port=port, settings=chroma_settings, database=database)
     except NotFoundError:
-        if database == DEFAULT_DATABASE:
+        if database == DEFAULT_DATABASE or not create:
             raise
     # HttpClient filled in the server address in chroma_settings: the admin client reuses it.
     admin = chromadb.AdminClient(chroma_settings)
@@ -135,35 +171,53 @@ def _http_client(host: str, port: int, database: str, chroma_settings: Any) -> "
 class PaperStore:
     """Papers and their vectors in one Chroma collection."""
 
-    def __init__(self, client: "ClientAPI", name: str) -> None:
+    def __init__(self, client: "ClientAPI", name: str, create: bool = True, location: str = "") -> None:
+        """``create=False``: a missing collection raises :class:`IndexMissing` naming
+        ``location`` instead of being created (a store opened only to read)."""
         self._client = client
         self.name = name
+        self._create = create
+        self._location = location
         self._collection: Collection | None = None
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, settings: "Settings", name: str) -> "PaperStore":
-        return cls(open_client(settings), name)
+    def open(cls, settings: "Settings", name: str, create: bool = True) -> "PaperStore":
+        """The store as configured; ``create=False`` opens only an index that exists
+        and raises :class:`IndexMissing` otherwise (see :func:`open_client`)."""
+        return cls(open_client(settings, create), name, create, index_location(settings))
 
     @property
     def collection(self) -> "Collection":
         with self._lock:
             if self._collection is None:
                 try:
-                    collection = self._client.get_or_create_collection(
-                        self.name,
-                        configuration={"hnsw": {"space": "cosine", "ef_search": HNSW_EF_SEARCH}},
-                        embedding_function=None,
-                    )
+                    collection = self._get_collection()
                     hnsw = (collection.configuration_json or {}).get("hnsw") or {}
                     if hnsw.get("ef_search") != HNSW_EF_SEARCH:
                         # A collection made before this setting: search breadth can
                         # change in place, the vectors stay valid.
                         collection.modify(configuration={"hnsw": {"ef_search": HNSW_EF_SEARCH}})
                     self._collection = collection
+                except IndexMissing:
+                    raise
                 except Exception as exc:
                     raise StoreUnavailable(f"cannot open collection {self.name}: {exc}") from exc
             return self._collection
+
+    def _get_collection(self) -> "Collection":
+        from chromadb.errors import NotFoundError
+
+        if self._create:
+            return self._client.get_or_create_collection(
+                self.name,
+                configuration={"hnsw": {"space": "cosine", "ef_search": HNSW_EF_SEARCH}},
+                embedding_function=None,
+            )
+        try:
+            return self._client.get_collection(self.name, embedding_function=None)
+        except NotFoundError:
+            raise IndexMissing(self._location) from None
 
     def vector_store(self) -> "ChromaVectorStore":
         from llama_index.vector_stores.chroma import ChromaVectorStore

@@ -13,7 +13,7 @@ def test_chat_answers_looks_up_and_shows_the_digest(run_cli, fixture_data_dir: P
     assert out.startswith("paperbot — 50 papers from 12 digest weeks.")
     # the answer: cited, linked, stamped with its digest week
     assert "[1]" in out and "[1] VPTQ: Extreme Low-bit Vector Post-Training Quantization" in out
-    assert "https://arxiv.org/abs/2409.17066" in out and "_From the digest of 2024-10-06._" in out
+    assert "https://arxiv.org/abs/2409.17066" in out and "From the digest of 2024-10-06." in out and "**" not in out
     # the paper card for a typo'd title
     assert "2024-09-25 · Microsoft, USTC" in out
     # the week's digest

@@ -46,5 +46,8 @@ def test_full_disk_is_named_and_a_rerun_recovers(run_cli, small_tmpfs: Path) -> 
 
 def test_read_only_data_dir(run_cli, small_tmpfs: Path) -> None:  # noqa: ANN001
     subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], check=True)
-    result = run_cli("stats", "--data-dir", str(small_tmpfs / "data"), check=False)
+    result = run_cli("ingest", str(SAMPLE), "--data-dir", str(small_tmpfs / "data"), check=False)
     assert_one_clear_line(result, "Read-only file system")
+    # Reading creates nothing, so a read-only disk without an index is just "no index".
+    result = run_cli("stats", "--data-dir", str(small_tmpfs / "data"), check=False)
+    assert result.returncode == 4 and "no papers indexed in" in result.stderr, result.stderr
