@@ -235,6 +235,10 @@ async def test_digest_text_is_posted_as_text_and_only_papers_own_links_are_links
             cards += await followups(fake, card)
         posted += cards
 
+        pick = await fake.autocomplete("paper", "query", "spectral", user_id=5002)
+        names = [c["name"] for c in (await callback(fake, pick)).json["data"]["choices"]]
+        assert names and not any(INVISIBLE.search(n) for n in names), names
+
         show = await fake.slash("digest", subcommand="show", user_id=5003, week=HOSTILE_WEEK)
         (page,) = await followups(fake, show)
         posted.append(page)
