@@ -349,7 +349,7 @@ def _digest_field(paper: "Paper") -> tuple[str, str]:
     target = link_target(url, FIELD_VALUE_LIMIT - len(blurb) - 1)
     if target:
         return name, f"{blurb}\n{target}"
-    if url:
+    if link_target(url):
         return name, f"{blurb}\n_(link too long to show here: /paper links it)_"
     return name, blurb
 
