@@ -34,15 +34,14 @@ from typing import Any, Iterator
 import discord
 import pytest
 
-from bot.discord_render import answer_messages, digest_pages, paper_embed, within_limits
-from bot.state import BotState
+from bot.discord_render import answer_messages, digest_pages, within_limits
 from config import Settings
 from index.answer import Answer, Citation
 from index.engine import Engine
 from index.models import Mention, ParseResult, Paper
 from index.pipeline import Ingestor
 from tests.conftest import REPO_ROOT
-from tests.fake_discord import UPDATE_MESSAGE, FakeDiscord, Request, message_errors
+from tests.fake_discord import UPDATE_MESSAGE, Request, message_errors
 from tests.fake_openai import Behaviour, FakeOpenAI
 from tests.test_announce import MONDAY, SUNDAY, Clock, announcer
 from tests.test_discord_bot import (
