@@ -1,13 +1,23 @@
 """Answers, paper cards and digest pages as Discord messages and embeds.
 
-Discord rejects a whole message when any limit is exceeded, so every string that
-goes into an embed is clipped here to its documented limit (title 256,
-description 4096, 25 fields, field value 1024, 6000 per message in total), and
-every piece of text from users or digests is made mention-inert.
+Two rules hold for everything this module builds:
+
+* Digest text is text.  Titles, summaries and organisation names come from
+  markdown files anyone can write, so :func:`digest_text` (and, for answers,
+  :func:`answer_markdown`) renders them inert: markdown escaped, masked links
+  shown as their text and their real destination, URLs as inline code, bidi
+  controls and zero-width characters dropped.  The only links in a message are
+  the ones this module makes, to the papers' own URLs.
+* Discord rejects a whole message when any embed limit is exceeded, so every
+  embed passes :func:`within_limits` (title 256, description 4096, 25 fields of
+  name 1-256 and value 1-1024, footer 2048, author 256, URLs 2048, 6000 in
+  total) before it leaves this module; builders size their content to fit, and
+  that check is the backstop.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
@@ -23,12 +33,21 @@ if TYPE_CHECKING:
     from index.freshness import SourceRecord
     from index.models import Paper
 
+log = logging.getLogger(__name__)
+
 TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
 FIELD_VALUE_LIMIT = 1024
 FIELDS_LIMIT = 25
 EMBED_TOTAL_LIMIT = 6000
 FOOTER_LIMIT = 2048
+FIELD_NAME_LIMIT = 256
+AUTHOR_LIMIT = 256
+#: Discord refuses longer URLs in an embed (its link, author, footer icon, images).
+URL_LIMIT = 2048
+#: A link inside a list (Sources, "Did you mean") longer than this would crowd out
+#: the other entries: the entry is shown by its title alone (``/paper`` links it).
+INLINE_LINK_LIMIT = 512
 ACCENT = discord.Colour(0x5865F2)
 PAPERS_PER_PAGE = 8
 THREAD_NAME_LIMIT = 100
@@ -49,7 +68,7 @@ def clip(text: str, limit: int) -> str:
 
 #: Discord server invites, with or without a scheme (Discord links both and shows an invite card).
 _INVITE = re.compile(
-    r"(?<![`\w.])(?:https?://)?(?:www\.)?(?:discord(?:app)?\.com/invite|discord\.gg|discord\.me|dsc\.gg)/[\w-]+",
+    r"(?<![`\w./])(?:https?://)?(?:www\.)?(?:discord(?:app)?\.com/invite|discord\.gg|discord\.me|dsc\.gg)/[\w-]+",
     re.I,
 )
 
@@ -68,9 +87,14 @@ def is_invite(url: str | None) -> bool:
     return bool(url and _INVITE.match(url.strip()))
 
 
-def link_target(url: str | None) -> str | None:
-    """The URL to link a title to; never a Discord invite (digest text cannot make the bot advertise a server)."""
-    return None if is_invite(url) else url
+def link_target(url: str | None, limit: int = URL_LIMIT) -> str | None:
+    """The URL to link a paper's title to, or None: only a web URL Discord accepts
+    (http(s), at most ``limit`` characters), never a Discord invite (digest text
+    cannot make the bot advertise a server)."""
+    url = (url or "").strip()
+    if not url or is_invite(url) or len(url) > limit or not _WEB_URL.fullmatch(url):
+        return None
+    return url
 
 
 def safe(text: str) -> str:
@@ -85,18 +109,147 @@ def echo(text: str, limit: int) -> str:
     return safe(discord.utils.escape_markdown(clip(text, limit)))
 
 
-def _md_link(title: str, url: str | None) -> str:
-    title = title.replace("[", "(").replace("]", ")")
-    url = link_target(url)
-    return f"[{title}]({url})" if url else title
+# -- digest text as text ---------------------------------------------------------------------
+#: Characters that reorder or hide text without being seen: bidi embeddings,
+#: overrides and isolates (U+202A-E, U+2066-9), direction marks (U+200E/F, U+061C)
+#: and zero-width characters (U+200B-D, U+2060-4, U+FEFF, U+180E).  A title with
+#: U+202E shows its letters in an order the digest did not write.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u061c\u180e]")
+#: A markdown link, with a plain or angle-bracket destination and an optional title.
+_MASKED_LINK = re.compile(r"\[([^\[\]\n]*)\]\(\s*<?([^\s<>()]*(?:\([^\s<>()]*\)[^\s<>()]*)*)>?(?:\s+[\"'][^\n]*?[\"'])?\s*\)")
+#: Anything Discord could turn into a link: a scheme, ``://`` and what follows (also in ``<…>``).
+_ANY_URL = re.compile(r"<?\b([a-z][a-z0-9+.\-]*://[^\s<>`]+)>?", re.I)
+_WEB_URL = re.compile(r"https?://[^\s<>`\"]+", re.I)
+#: Characters that start inline markdown (emphasis, strike, spoiler, code, links, escapes).
+_INLINE_MARKDOWN = re.compile(r"([\\*_~|`\[\]])")
+#: Spoilers and code: the markup that hides or restyles text even inside an answer.
+_ANSWER_INLINE = re.compile(r"([|`])")
+#: A line that Discord would show as a heading, subtext, quote or list item.
+_LINE_MARKDOWN = re.compile(r"^([ \t]*)([#>+*\-]|\d+[.)])", re.M)
+_ANSWER_LINE = re.compile(r"^([ \t]*)(#|>|-#)", re.M)
 
 
+def strip_invisible(text: str) -> str:
+    """``text`` without bidi controls and zero-width characters."""
+    return _INVISIBLE.sub("", text)
+
+
+def digest_text(text: str, *, one_line: bool = False) -> str:
+    """Text from a digest (title, summary, organisation) as it must appear on
+    Discord: exactly the words the digest wrote, none of its markup.
+
+    Markdown is escaped (emphasis, spoilers, code fences, headings, quotes,
+    lists); a masked link ``[text](url)`` becomes its text followed by its real
+    destination; every URL is inline code, readable but not clickable; bidi
+    controls and zero-width characters are dropped; mentions and invites are
+    inert.  The paper's own link is added by the caller, never taken from here.
+    ``one_line`` collapses line breaks (titles, field names).
+    """
+    text = strip_invisible(text)
+    if one_line:
+        text = " ".join(text.split())
+    return safe(_defang(text, allowed=frozenset(), inline=_INLINE_MARKDOWN, line=_LINE_MARKDOWN))
+
+
+def answer_markdown(text: str, links: Sequence[str | None]) -> str:
+    """An answer's text (the engine's markdown, quoting digest text) made safe to post.
+
+    The answer's own emphasis, lists and ``[n]`` citations stay; what could
+    deceive goes: masked links and URLs that are not one of ``links`` (the cited
+    papers' URLs) become text and inline code, spoilers and code are escaped,
+    headings and quotes are flattened, invisible characters dropped.
+    """
+    allowed = frozenset(u for u in links if u)
+    return safe(_defang(strip_invisible(text), allowed=allowed, inline=_ANSWER_INLINE, line=_ANSWER_LINE))
+
+
+def _defang(text: str, *, allowed: frozenset[str], inline: re.Pattern[str], line: re.Pattern[str]) -> str:
+    """Escape ``inline`` and ``line`` markdown in ``text``; links other than ``allowed`` become text."""
+
+    def unmask(m: re.Match[str]) -> str:
+        label, url = m.group(1), m.group(2)
+        if url in allowed:
+            return f"[{label.strip()}]({url})"
+        return f"{label} ({url})" if url else label
+
+    text = _MASKED_LINK.sub(unmask, text)
+    out: list[str] = []
+    last = 0
+    for kind, start, end, piece in _link_spans(text, allowed):
+        out.append(_escape(text[last:start], inline))
+        out.append(piece if kind == "keep" else f"`{piece}`")
+        last = end
+    out.append(_escape(text[last:], inline))
+    return line.sub(_escape_line_start, "".join(out))
+
+
+def _link_spans(text: str, allowed: frozenset[str]) -> list[tuple[str, int, int, str]]:
+    """Every URL in ``text`` as (``keep`` or ``code``, start, end, URL): an allowed
+    link (bare, or as a masked link made by :func:`_defang`) is kept, any other
+    URL is shown as code; angle brackets and trailing punctuation are left out."""
+    spans: list[tuple[str, int, int, str]] = []
+    kept = [(m.start(), m.end()) for m in re.finditer(r"\[[^\[\]\n]*\]\(([^)\s]+)\)", text) if m.group(1) in allowed]
+    for m in _ANY_URL.finditer(text):
+        if any(s <= m.start() < e for s, e in kept):
+            continue
+        url = _trim_url(m.group(1))
+        start = m.start() if m.group(0).startswith("<") else m.start(1)
+        end = m.end() if (m.group(0).endswith(">") and url == m.group(1)) else m.start(1) + len(url)
+        spans.append(("keep" if url in allowed else "code", start, end, url))
+    spans += [("keep", s, e, text[s:e]) for s, e in kept]
+    return sorted(spans, key=lambda span: span[1])
+
+
+def _trim_url(url: str) -> str:
+    """A URL without the sentence punctuation after it (and without an unbalanced ")")."""
+    while url and (url[-1] in ".,;:!?'\"*_~|" or (url[-1] == ")" and url.count("(") < url.count(")"))):
+        url = url[:-1]
+    return url
+
+
+def _escape_line_start(m: re.Match[str]) -> str:
+    """``# x`` → ``\\# x``; ``1. x`` → ``1\\. x`` (a backslash before a digit would show)."""
+    indent, mark = m.group(1), m.group(2)
+    if mark[0].isdigit():
+        return f"{indent}{mark[:-1]}\\{mark[-1]}"
+    return f"{indent}\\{mark}"
+
+
+def _escape(text: str, inline: re.Pattern[str]) -> str:
+    return inline.sub(r"\\\1", text)
+
+
+def _md_link(title: str, url: str | None, limit: int = INLINE_LINK_LIMIT) -> str:
+    """``title`` (already rendered text) linked to ``url`` when that is a usable
+    link short enough to sit in a list; the title alone otherwise."""
+    title = title.replace("[", "(").replace("]", ")").replace("\\(", "(").replace("\\)", ")")
+    target = link_target(url, limit)
+    if not target:
+        return title
+    target = target.replace("(", "%28").replace(")", "%29")
+    return f"[{title}]({target})"
+
+
+def _blurb(paper: "Paper") -> str:
+    """What a digest page says about a paper: its headline, unless the headline
+    only repeats the title (digests whose bold lead is the linked title), else
+    its summary."""
+    if paper.headline and _letters(paper.headline) != _letters(paper.title):
+        return paper.headline
+    return paper.summary or paper.headline
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+# -- messages and embeds ------------------------------------------------------------------------
 def answer_messages(answer: "Answer", limit: int = 2000) -> list[Outgoing]:
     """The answer text split under ``limit``, with the Sources embed on the last part."""
-    text = answer.text
+    text = answer_markdown(answer.text, [c.url for c in answer.citations])
     if answer.notice:
-        text = f"{text}\n\n-# {answer.notice}"
-    parts = split_message(safe(text), limit)
+        text = f"{text}\n\n-# {digest_text(answer.notice, one_line=True)}"
+    parts = split_message(text, limit)
     out = [Outgoing(content=p) for p in parts] or [Outgoing(content="…")]
     if answer.citations:
         out[-1].embed = sources_embed(answer)
@@ -107,60 +260,98 @@ def sources_embed(answer: "Answer") -> discord.Embed:
     title = "Nearest papers in the digests" if answer.abstained else "Sources"
     lines = []
     for c in answer.citations:
-        line = f"`[{c.n}]` {_md_link(clip(safe(c.title), 200), c.url)}"
+        line = f"`[{c.n}]` {_md_link(digest_text(clip(c.title, 200), one_line=True), c.url)}"
         if c.date:
-            line += f" · {c.date}"
+            line += f" · {digest_text(c.date, one_line=True)}"
         lines.append(line)
     description = _join_within("\n", lines, DESCRIPTION_LIMIT)
-    embed = discord.Embed(title=title, description=description, colour=ACCENT)
+    embed = discord.Embed(title=title, description=description or None, colour=ACCENT)
     if answer.weeks:
-        embed.set_footer(text=clip("Digest weeks: " + ", ".join(answer.weeks), FOOTER_LIMIT))
-    return embed
+        embed.set_footer(text="Digest weeks: " + ", ".join(answer.weeks))
+    return within_limits(embed)
 
 
 def paper_embed(paper: "Paper", did_you_mean: Sequence["Paper"] = ()) -> discord.Embed:
     """A paper card: linked title, date, orgs, summary, topics, digest weeks."""
     embed = discord.Embed(
-        title=clip(safe(paper.title), TITLE_LIMIT),
-        url=link_target(paper.url) or None,
-        description=clip(safe(shorten(paper.summary or paper.headline, 1500)), DESCRIPTION_LIMIT),
+        title=digest_text(clip(paper.title, TITLE_LIMIT - 20), one_line=True) or "Untitled paper",
+        url=link_target(paper.url),
+        description=digest_text(shorten(paper.summary or _blurb(paper), 1500)) or None,
         colour=ACCENT,
     )
     if paper.date:
-        embed.add_field(name="Date", value=paper.date, inline=True)
+        embed.add_field(name="Date", value=digest_text(paper.date, one_line=True), inline=True)
     if paper.arxiv_id:
-        embed.add_field(name="arXiv", value=paper.arxiv_id, inline=True)
+        embed.add_field(name="arXiv", value=digest_text(paper.arxiv_id, one_line=True), inline=True)
     if paper.orgs:
-        embed.add_field(name="Organisations", value=clip(safe(", ".join(paper.orgs)), FIELD_VALUE_LIMIT), inline=False)
+        orgs = digest_text(clip(", ".join(paper.orgs), FIELD_VALUE_LIMIT - 100), one_line=True)
+        embed.add_field(name="Organisations", value=orgs, inline=False)
     if paper.topics:
-        embed.add_field(name="Topics", value=clip(safe(", ".join(paper.topics)), FIELD_VALUE_LIMIT), inline=False)
+        topics = digest_text(clip(", ".join(paper.topics), FIELD_VALUE_LIMIT - 100), one_line=True)
+        embed.add_field(name="Topics", value=topics, inline=False)
     if paper.weeks:
-        embed.add_field(name="In the digests of", value=clip(", ".join(paper.weeks), FIELD_VALUE_LIMIT), inline=False)
-    if did_you_mean:
-        lines = [f"• {_md_link(clip(safe(p.title), 150), p.url)}" for p in did_you_mean[:5]]
-        embed.add_field(name="Did you mean", value=_join_within("\n", lines, FIELD_VALUE_LIMIT), inline=False)
-    return _fit(embed)
+        embed.add_field(name="In the digests of", value=", ".join(paper.weeks), inline=False)
+    lines = [f"• {_md_link(digest_text(clip(p.title, 150), one_line=True), p.url)}" for p in did_you_mean[:5]]
+    maybe = _join_within("\n", lines, FIELD_VALUE_LIMIT)
+    if maybe:
+        embed.add_field(name="Did you mean", value=maybe, inline=False)
+    return within_limits(embed)
 
 
 def digest_pages(week: str, papers: Sequence["Paper"], per_page: int = PAPERS_PER_PAGE) -> list[discord.Embed]:
-    """A week's digest as embeds of ``per_page`` papers each, for paging buttons."""
+    """A week's digest as embeds for paging buttons: every paper on exactly one page.
+
+    A page holds at most ``per_page`` papers and closes early when the next
+    paper would take it past Discord's 6000 characters per embed, so no paper
+    is ever dropped to fit; each footer says which papers of how many it shows.
+    """
+    title = clip(f"AI paper digest — week of {week}", TITLE_LIMIT)
+    fields = [_digest_field(paper) for paper in papers]
+    budget = EMBED_TOTAL_LIMIT - len(title) - 120  # the footer and a margin
+    chunks: list[list[tuple[str, str]]] = [[]]
+    size = 0
+    for name, value in fields:
+        cost = len(name) + len(value)
+        if chunks[-1] and (len(chunks[-1]) >= per_page or size + cost > budget):
+            chunks.append([])
+            size = 0
+        chunks[-1].append((name, value))
+        size += cost
     pages: list[discord.Embed] = []
-    chunks = [papers[i : i + per_page] for i in range(0, len(papers), per_page)] or [[]]
+    first = 1
     for number, chunk in enumerate(chunks, 1):
-        embed = discord.Embed(title=clip(f"AI paper digest — week of {week}", TITLE_LIMIT), colour=ACCENT)
-        for paper in chunk:
-            blurb = shorten(paper.headline or paper.summary, 300) or "—"
-            link = f"\n{defuse_invites(paper.url)}" if paper.url else ""
-            embed.add_field(
-                name=clip(safe(paper.title), TITLE_LIMIT),
-                value=clip(safe(blurb) + link, FIELD_VALUE_LIMIT),
-                inline=False,
-            )
+        embed = discord.Embed(title=title, colour=ACCENT)
+        for name, value in chunk:
+            embed.add_field(name=name, value=value, inline=False)
         if not chunk:
             embed.description = "No papers in this week's digest."
-        embed.set_footer(text=f"Page {number}/{len(chunks)} · {len(papers)} papers · ask about them with /ask")
-        pages.append(_fit(embed))
+        last = first + len(chunk) - 1
+        shown = f"papers {first}–{last} of {len(papers)}" if len(chunk) > 1 else f"paper {first} of {len(papers)}"
+        if len(chunks) == 1:
+            shown = f"{len(papers)} paper{'s' if len(papers) != 1 else ''}"
+        embed.set_footer(text=f"Page {number}/{len(chunks)} · {shown} · ask about them with /ask")
+        pages.append(within_limits(embed))
+        first = last + 1
     return pages
+
+
+def _digest_field(paper: "Paper") -> tuple[str, str]:
+    """One paper on a digest page: its title as the field name; its blurb and link as the value.
+
+    A link too long for the field is left out rather than cut (a cut URL leads
+    somewhere else): ``/paper`` shows it as the card's link.
+    """
+    name = digest_text(clip(paper.title, FIELD_NAME_LIMIT - 40), one_line=True) or "Untitled paper"
+    blurb = digest_text(shorten(_blurb(paper), 300)) or "—"
+    url = paper.url
+    if url and is_invite(url):
+        return name, f"{blurb}\n{defuse_invites(url)}"
+    target = link_target(url, FIELD_VALUE_LIMIT - len(blurb) - 1)
+    if target:
+        return name, f"{blurb}\n{target}"
+    if link_target(url):
+        return name, f"{blurb}\n_(link too long to show here: /paper links it)_"
+    return name, blurb
 
 
 @dataclass
@@ -277,10 +468,41 @@ def _join_within(sep: str, lines: Sequence[str], limit: int) -> str:
     return sep.join(out)
 
 
-def _fit(embed: discord.Embed) -> discord.Embed:
-    """Drop trailing fields until the embed is within Discord's 6000-character total."""
+def within_limits(embed: discord.Embed) -> discord.Embed:
+    """The embed as Discord accepts it: the one check every embed passes before it is sent.
+
+    Discord answers 400 to the whole message when one part of one embed is out
+    of bounds, so strings are clipped to their limits, a URL Discord would refuse
+    is dropped, fields with an empty name or value are removed, at most 25 are
+    kept and trailing fields go until the total is at most 6000.  Builders size
+    their content to fit; anything this has to remove is a rendering bug, logged.
+    """
+    if embed.title is not None:
+        embed.title = clip(embed.title, TITLE_LIMIT) or None
+    if embed.description is not None:
+        embed.description = clip(embed.description, DESCRIPTION_LIMIT) or None
+    if embed.url is not None and link_target(embed.url) != embed.url:
+        log.warning("embed %r: dropped a link Discord would refuse (%d characters)", embed.title, len(embed.url))
+        embed.url = None
+    if embed.author.name is not None:
+        author_url = link_target(embed.author.url)
+        embed.set_author(name=clip(embed.author.name, AUTHOR_LIMIT) or "—", url=author_url, icon_url=link_target(embed.author.icon_url))
+    if embed.footer.text is not None or embed.footer.icon_url is not None:
+        text = clip(embed.footer.text or "", FOOTER_LIMIT) or None
+        embed.set_footer(text=text, icon_url=link_target(embed.footer.icon_url))
+    fields = [(clip(f.name or "", FIELD_NAME_LIMIT), clip(f.value or "", FIELD_VALUE_LIMIT), bool(f.inline)) for f in embed.fields]
+    kept = [f for f in fields if f[0] and f[1]]
+    if len(kept) != len(fields):
+        log.warning("embed %r: dropped %d field(s) with an empty name or value", embed.title, len(fields) - len(kept))
+    if len(kept) > FIELDS_LIMIT:
+        log.warning("embed %r: %d fields, keeping the first %d", embed.title, len(kept), FIELDS_LIMIT)
+        kept = kept[:FIELDS_LIMIT]
+    embed.clear_fields()
+    for name, value, inline in kept:
+        embed.add_field(name=name, value=value, inline=inline)
     while len(embed) > EMBED_TOTAL_LIMIT and embed.fields:
+        log.warning("embed %r: %d characters, more than %d; dropping its last field", embed.title, len(embed), EMBED_TOTAL_LIMIT)
         embed.remove_field(len(embed.fields) - 1)
-    while len(embed.fields) > FIELDS_LIMIT:
-        embed.remove_field(len(embed.fields) - 1)
+    if len(embed) > EMBED_TOTAL_LIMIT and embed.description:
+        embed.description = clip(embed.description, max(1, len(embed.description) - (len(embed) - EMBED_TOTAL_LIMIT)))
     return embed

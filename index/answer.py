@@ -8,6 +8,11 @@ papers.  Either way the same gates apply before anything leaves the engine:
   says so plainly and offers the nearest papers instead of guessing;
 * citations: every ``[n]`` must point at a paper retrieved for this question,
   and a URL that is not a digest paper's link never appears;
+* grounding (LLM answers): a sentence that cites no retrieved paper, or cites
+  a number that is not one, is dropped, never re-pointed at a real paper; an
+  answer that talks about instructions or prompts (the sign of text injected
+  into a digest or question being obeyed) is not used at all, and neither is
+  one with nothing left: the extractive answer is given instead;
 * freshness: the answer names the digest weeks its citations come from.
 """
 
@@ -37,9 +42,26 @@ MAX_LISTED = 8
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9“\"(])")
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _PUBLISHED = re.compile(r"\b(?:published|released|posted)\b[^.]{0,40}\b(?:paper|report|study|article)\b", re.I)
-_URL = re.compile(r"https?://[^\s)<>\]]+")
+#: A URL as a reader would follow it: any scheme in any case, or a bare ``www.`` host.
+_URL = re.compile(r"\b(?:[a-z][a-z0-9+.\-]*://|www\.)[^\s()<>\[\]`]+", re.I)
+#: A markdown link (plain or angle-bracket destination).
+_MD_LINK = re.compile(r"\[([^\[\]\n]*)\]\(\s*<?([^\s<>()]*)>?\s*\)")
+#: Text that talks to or about the model's instructions.  A model that writes it has
+#: been steered by text inside a digest or question; none of its answer is used.
+_INSTRUCTION_TALK = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}?\b(?:instructions?|prompts?|rules|directions|guidelines)\b"
+    r"|\bsystem\s+(?:prompt|message|instructions?)\b|\b(?:new|updated|hidden|secret)\s+instructions?\b"
+    r"|\byou\s+are\s+now\b|\bdeveloper\s+mode\b|\bjailbr(?:eak|oken)\b"
+    r"|</?\s*(?:source|system|instructions?)\b|<\|im_(?:start|end)\|>|\[/?INST\]",
+    re.I,
+)
 _FOLLOW_UP = frozenset("it its it's itself this these those they them their theirs".split())
 _LIST_WORDS = frozenset("papers which list publish published publications works any all what".split())
+
+
+class UngroundedAnswer(LLMError):
+    """The model answered, but nothing of its answer can be posted (no grounded
+    sentence left, or it obeyed injected instructions)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +156,9 @@ class Answerer:
         if self.chat_model is not None:
             try:
                 return self._llm_answer(question, history, relevant, notice)
+            except UngroundedAnswer as exc:
+                log.warning("the language model's answer was not used: %s", exc)
+                notice = "The language model's answer did not pass the source checks; this is an extractive answer."
             except LLMError as exc:
                 notice = f"The language model was unavailable ({exc}); this is an extractive answer."
         return self._extractive(question, query, relevant, notice, said=" ".join(t.answer for t in history[-3:]))
@@ -221,6 +246,7 @@ class Answerer:
             prefix = f"**{cite.title}** [{cite.n}]"
             lines.append(f"{prefix}: {' '.join(sentences)}" if sentences else prefix)
         body = ("\n".join(f"- {line}" for line in lines)) if listing else "\n\n".join(lines)
+        body = strip_urls(body, [c.url for c in citations])
         text = f"{body}\n\n{_as_of(citations)}"
         return Answer(
             question, text, citations, abstained=False, backend="extractive", notice=notice, weeks=_weeks(citations)
@@ -233,9 +259,12 @@ class Answerer:
         raw = self.chat_model.chat(build_messages(question, history, sources, citations))
         if "NOT_IN_DIGESTS" in raw:
             return self._abstain(question, sources, notice)
+        injected = _INSTRUCTION_TALK.search(raw)
+        if injected:
+            raise UngroundedAnswer(f"it talks about instructions ({injected.group(0)!r}): injected text obeyed?")
         text, used = gate_citations(raw, citations)
         if not used:
-            raise LLMError("the model's answer cited no retrieved paper")
+            raise UngroundedAnswer("no sentence of it cites a retrieved paper")
         kept = [c for c in citations if c.n in used]
         text = f"{text.strip()}\n\n{_as_of(kept)}"
         return Answer(question, text, kept, abstained=False, backend=self.chat_model.name, notice=notice, weeks=_weeks(kept))
@@ -270,26 +299,75 @@ def build_messages(question: str, history: Sequence[Turn], hits: Sequence[Hit], 
 
 
 def gate_citations(text: str, citations: Sequence[Citation]) -> tuple[str, set[int]]:
-    """Drop citation numbers that are not retrieved papers and URLs that are not theirs."""
+    """Keep only the sentences of a model's answer that are grounded in ``citations``.
+
+    A sentence must cite at least one retrieved paper and nothing else: one that
+    cites no paper is an unsupported claim, and one that cites a number that is
+    not a retrieved paper (``[7]`` with three sources) was written for a source
+    that does not exist, so keeping it with its valid numbers would make a real
+    paper vouch for an invented claim.  Both are dropped, never re-pointed.
+    URLs other than the cited papers' own are removed (any scheme, any case,
+    ``www.`` without one).  Returns the text and the citation numbers it uses.
+    """
     valid = {c.n for c in citations}
-    allowed_urls = {c.url for c in citations if c.url}
+    text = strip_urls(text, [c.url for c in citations])
     used: set[int] = set()
+    lines: list[str] = []
+    for line in text.split("\n"):
+        kept = []
+        for sentence in _claims(line):
+            numbers = [int(n) for group in _CITATION.findall(sentence) for n in re.split(r"\s*,\s*", group)]
+            if not numbers or any(n not in valid for n in numbers):
+                continue
+            used.update(numbers)
+            kept.append(_CITATION.sub(lambda m: "".join(f"[{n.strip()}]" for n in m.group(1).split(",")), sentence))
+        if kept:
+            indent = line[: len(line) - len(line.lstrip())]
+            lines.append(indent + " ".join(kept))
+        elif not line.strip() and lines and lines[-1]:
+            lines.append("")
+    return re.sub(r"[ \t]{2,}", " ", "\n".join(lines).strip()), used
 
-    def fix_marker(match: re.Match[str]) -> str:
-        numbers = [int(n) for n in re.split(r"\s*,\s*", match.group(1))]
-        kept = [n for n in numbers if n in valid]
-        used.update(kept)
-        return "".join(f"[{n}]" for n in kept)
 
-    def fix_url(match: re.Match[str]) -> str:
-        url = match.group(0).rstrip(".,;:")
-        tail = match.group(0)[len(url):]
-        return match.group(0) if url in allowed_urls else tail
+def strip_urls(text: str, keep: Sequence[str | None]) -> str:
+    """``text`` without URLs other than ``keep`` (compared without case in scheme
+    and host, ``www.`` optional); a markdown link to another URL becomes its text."""
+    allowed = {_url_key(u) for u in keep if u}
 
-    text = _URL.sub(fix_url, text)
-    text = re.sub(r"\[([^\]]*)\]\(\s*\)", r"\1", text)  # markdown links whose URL was removed
-    text = _CITATION.sub(fix_marker, text)
-    return re.sub(r"[ \t]{2,}", " ", text), used
+    def unlink(m: re.Match[str]) -> str:
+        return m.group(0) if _url_key(m.group(2)) in allowed else m.group(1)
+
+    def drop(m: re.Match[str]) -> str:
+        url = m.group(0).rstrip(".,;:!?'\"")
+        return m.group(0) if _url_key(url) in allowed else m.group(0)[len(url):]
+
+    text = _MD_LINK.sub(unlink, text)
+    kept = [(m.start(), m.end()) for m in _MD_LINK.finditer(text)]
+    text = _URL.sub(lambda m: m.group(0) if any(s <= m.start() < e for s, e in kept) else drop(m), text)
+    text = re.sub(r"<\s*>|\(\s*\)", "", text)
+    return re.sub(r"[ \t]{2,}", " ", text)
+
+
+def _url_key(url: str) -> str:
+    """A URL as compared by the gate: scheme dropped, host lower-case without ``www.``, no trailing slash."""
+    rest = re.sub(r"^[a-z][a-z0-9+.\-]*://", "", url.strip(), flags=re.I)
+    host, slash, path = rest.partition("/")
+    host = host.lower().removeprefix("www.")
+    return f"{host}{slash}{path}".rstrip("/")
+
+
+def _claims(line: str) -> list[str]:
+    """A line of an answer as sentences, each with the citation markers that follow
+    it ("… weights. [1] Next" gives "… weights. [1]" and "Next")."""
+    out: list[str] = []
+    for part in re.split(r"(?<=[.!?])\s+", line.strip()):
+        lead = re.match(r"((?:\[\d+(?:\s*,\s*\d+)*\]\s*)+)", part)
+        if lead and out:
+            out[-1] = f"{out[-1]} {lead.group(1).strip()}"
+            part = part[lead.end():]
+        if part.strip():
+            out.append(part.strip())
+    return out
 
 
 # -- helpers ---------------------------------------------------------------------
@@ -321,7 +399,8 @@ def _best_sentences(paper: Paper, terms: set[str], count: int, said: str = "") -
     """The sentences of a paper that share most of the question's terms, in text order.
 
     Sentences that only restate the title ("X published a paper “Title”") say
-    nothing new and are skipped; early sentences get a small bonus because digest
+    nothing new and are skipped, and so are sentences addressed to a model
+    ("ignore previous instructions"), which are no claim about the paper; early sentences get a small bonus because digest
     summaries open with the gist.
     """
     title_terms = set(tokenize(paper.title))
@@ -330,7 +409,7 @@ def _best_sentences(paper: Paper, terms: set[str], count: int, said: str = "") -
     seen: set[frozenset[str]] = set()
     for i, sentence in enumerate(candidates):
         words = set(tokenize(sentence))
-        if not words or _PUBLISHED.search(sentence) or len(words - title_terms) < 3:
+        if not words or _PUBLISHED.search(sentence) or _INSTRUCTION_TALK.search(sentence) or len(words - title_terms) < 3:
             continue
         key = frozenset(words)
         if key in seen:

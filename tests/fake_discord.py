@@ -20,8 +20,9 @@ What it models, because the bot's correctness depends on it:
   after a deferred response edits the "thinking" message and keeps the defer's
   visibility, ignoring its own ephemeral flag (Discord documents this);
 * messages: Discord's limits are enforced (2000 characters of content, 10
-  embeds, embed title 256 / description 4096 / 25 fields / field 256+1024 /
-  footer 2048 / 6000 in total, 5 action rows of 5 buttons, 25 autocomplete
+  embeds, embed title 256 / description 4096 / 25 fields / field name 1-256
+  and value 1-1024 (blank is empty) / footer 2048 / author 256 / 6000 in total /
+  URLs of at most 2048 characters, http(s) only, 5 action rows of 5 buttons, 25 autocomplete
   choices with names and values of at most 100 characters): a payload over a
   limit gets 400 Invalid Form Body, like the real API, and is recorded with
   the errors;
@@ -1014,14 +1015,18 @@ def message_errors(body: Any, creating: bool = True) -> list[str]:
         if len(fields) > 25:
             errors.append(f"embeds.{i}.fields: more than 25")
         for j, f in enumerate(fields):
-            if not f.get("name") or len(f["name"]) > 256:
+            # Discord trims embed strings: a name or value of only spaces is empty.
+            if not (f.get("name") or "").strip() or len(f["name"]) > 256:
                 errors.append(f"embeds.{i}.fields.{j}.name: must be 1-256 characters")
-            if not f.get("value") or len(f["value"]) > 1024:
+            if not (f.get("value") or "").strip() or len(f["value"]) > 1024:
                 errors.append(f"embeds.{i}.fields.{j}.value: must be 1-1024 characters")
         footer = (e.get("footer") or {}).get("text") or ""
         if len(footer) > 2048:
             errors.append(f"embeds.{i}.footer.text: longer than 2048")
         author = (e.get("author") or {}).get("name") or ""
+        if len(author) > 256:
+            errors.append(f"embeds.{i}.author.name: longer than 256")
+        errors += [f"embeds.{i}.{where}: {problem}" for where, problem in embed_url_errors(e)]
         total += len(e.get("title") or "") + len(e.get("description") or "") + len(footer) + len(author)
         total += sum(len(f.get("name") or "") + len(f.get("value") or "") for f in fields)
     if total > 6000:
@@ -1042,6 +1047,25 @@ def message_errors(body: Any, creating: bool = True) -> list[str]:
             errors.append("allowed_mentions.parse: unknown value")
     if creating and not (content or embeds or rows or body.get("attachments") or body.get("sticker_ids") or body.get("poll")):
         errors.append("Cannot send an empty message")
+    return errors
+
+
+def embed_url_errors(embed: dict[str, Any]) -> list[tuple[str, str]]:
+    """Discord's checks on an embed's URLs: at most 2048 characters, a well-formed
+    http(s) URL (images may also be ``attachment://``)."""
+    found = [("url", embed.get("url"))]
+    for part, key in (("author", "url"), ("author", "icon_url"), ("footer", "icon_url"), ("image", "url"), ("thumbnail", "url")):
+        found.append((f"{part}.{key}", (embed.get(part) or {}).get(key)))
+    errors = []
+    for where, url in found:
+        if url is None:
+            continue
+        if not isinstance(url, str) or len(url) > 2048:
+            errors.append((where, "Must be 2048 or fewer in length."))
+            continue
+        schemes = ("http://", "https://", "attachment://") if where.endswith(("image.url", "thumbnail.url", "icon_url")) else ("http://", "https://")
+        if not url.lower().startswith(schemes) or any(ch.isspace() for ch in url):
+            errors.append((where, "Not a well formed URL."))
     return errors
 
 

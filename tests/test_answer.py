@@ -141,13 +141,14 @@ def test_list_question_lists_several_papers(fixture_engine: Engine) -> None:
 def test_gate_removes_unknown_citations_and_urls() -> None:
     citations = [Citation(1, "p1", "VPTQ", "https://arxiv.org/abs/2409.17066", "2409.17066")]
     text, used = gate_citations(
-        "VPTQ quantizes to 2 bits [1][4]. See https://evil.example/x and [2, 1]. Paper: https://arxiv.org/abs/2409.17066.",
+        "VPTQ quantizes to 2 bits [1]. It beats everything [1][4]. See https://evil.example/x and [2, 1]. "
+        "Paper: https://arxiv.org/abs/2409.17066 [1]. Uncited claim. Also HTTPS://EVIL.EXAMPLE/Up and www.evil.example/w [1].",
         citations,
     )
     assert used == {1}
-    assert "[4]" not in text and "[2" not in text
-    assert "evil.example" not in text
-    assert "https://arxiv.org/abs/2409.17066" in text
+    # A sentence citing a number that is no retrieved paper is dropped, not re-pointed at [1];
+    # an uncited sentence is dropped; foreign URLs go in any case and without a scheme.
+    assert text == "VPTQ quantizes to 2 bits [1]. Paper: https://arxiv.org/abs/2409.17066 [1]. Also and [1]."
 
 
 # -- LLM backends over HTTP -----------------------------------------------------------

@@ -611,7 +611,7 @@ async def test_a_5000_character_answer_is_split_within_discord_limits(llm_engine
 
 
 def pinging_reply(messages: list[dict[str, Any]]) -> str:
-    return "VPTQ is a quantization method @everyone should try [1]. Tell @here and <@&123456789012345678> and <@98765432109876543>."
+    return "VPTQ is a quantization method @everyone should try [1]. Tell @here and <@&123456789012345678> and <@98765432109876543> [1]."
 
 
 async def test_mentions_in_an_answer_never_ping(llm_engine: tuple[Engine, FakeOpenAI], tmp_path: Path) -> None:

@@ -407,7 +407,7 @@ INJECTION = "@everyone <@&123456789012345678> [qqzz xxv](https://evil.zz/x) **zz
 def echoing_reply(messages: list[dict[str, Any]]) -> str:
     """An LLM that repeats the user's question back."""
     question = messages[-1]["content"].rsplit("Question:", 1)[-1].strip()
-    return f"You asked: {question}. VPTQ quantizes weights to about two bits [1]."
+    return f"You asked [1]: {question}. VPTQ quantizes weights to about two bits [1]."
 
 
 async def test_markdown_and_mention_injection_is_echoed_as_plain_text(
@@ -432,7 +432,7 @@ async def test_markdown_and_mention_injection_is_echoed_as_plain_text(
         asked = await fake.slash("ask", user_id=12202, question="what is **VPTQ**? @everyone <@&123456789012345678> ||cc|| <@98765432109876543>")
         parts = await answered(fake, asked)
         content = parts[0].json["content"]
-        assert "You asked: what is VPTQ?" in content, content  # mentions and decoration stripped from the question
+        assert "You asked [1]: what is VPTQ?" in content, content  # mentions and decoration stripped from the question
         for r in [none, *parts]:
             assert_inert(r)
             assert_no_live_invite(r)

@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import followup
-from bot.discord_render import echo, paper_embed
+from bot.discord_render import echo, paper_embed, strip_invisible
 from bot.limits import bounded_input
 from index.store import StoreUnavailable
 
@@ -65,7 +65,10 @@ class PaperCog(commands.Cog):
             pairs = await self.bot.blocking(self.bot.engine.autocomplete, bounded_input(current, MAX_QUERY), 25)
         except StoreUnavailable:
             return []
-        return [app_commands.Choice(name=label[:100], value=value[:100]) for label, value in pairs[:25]]
+        # Choice names are shown as plain text, but bidi controls in a digest title
+        # would still reorder what the user reads.
+        choices = [(" ".join(strip_invisible(label).split())[:100], value[:100]) for label, value in pairs[:25]]
+        return [app_commands.Choice(name=label, value=value) for label, value in choices if label and value]
 
 
 async def setup(bot: "PaperBot") -> None:
