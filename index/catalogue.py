@@ -1,0 +1,98 @@
+"""Facts about the paper catalogue that answers need besides retrieval.
+
+Which digest weeks exist and which papers each holds in digest order, which
+names a paper goes by (its title, the short name before a title's colon, the
+names its summary introduces: "introduces Scylla", "proposes FRAMES (...)"), and
+the papers an earlier answer was about.  Built once per catalogue version, next
+to the retriever, in one pass over the papers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from index.models import Paper
+
+#: A title's short name: "VPTQ: Extreme ..." → "VPTQ" (at most this many words).
+_SHORT_NAME_WORDS = 5
+_NAME = r"[A-Z][\w.+-]*[\w+](?:\s(?:[A-Z0-9][\w.+-]*[\w+]|\d+))?"
+#: A name the text introduces as its own: "introduces Scylla", "a method called CLOC",
+#: "proposes FRAMES (Factuality, ...)", "Meta released MovieGen".
+_INTRODUCED = re.compile(
+    rf"\b(?:introduc|propos|present|unveil|releas|develop|launch|build|built|creat)\w*\s+"
+    rf"(?:(?:a|an|the)\s+(?:[\w-]+\s+){{0,5}}?(?:called|named|dubbed|termed)\s+)?[\"“]?({_NAME})"
+    rf"|\b(?:called|named|dubbed|termed)\s+[\"“]?({_NAME})"
+)
+#: The summary's own subject: a sentence opening with a name ("Coconut feeds ...").
+_OPENING_NAME = re.compile(rf"^[\"“]?({_NAME})[\"”]?,?\s+(?:is|are|feeds|uses|makes|trains|turns|adds|learns|shows|lets|keeps|combines|replaces|reaches|scales|beats|outperforms|achieves|introduces|extends|builds|improves|reduces|generates)\b")
+_DATE_PREFIX = re.compile(r"^[A-Z][a-z]{2,8}\.?\s+\d{1,2},\s*[^.]{0,200}\.\s+")
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
+def normalised(text: str) -> str:
+    """Letters and digits only, so "Movie Gen", "MovieGen" and "movie-gen" compare equal."""
+    return "".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def paper_names(paper: Paper) -> set[str]:
+    """Normalised names a paper goes by (never generic words: each is a title,
+    a title's short name, or a name its text introduces)."""
+    names = {normalised(paper.title)}
+    head = paper.title.split(":", 1)[0] if ":" in paper.title else ""
+    if head and len(head.split()) <= _SHORT_NAME_WORDS:
+        names.add(normalised(head))
+    text = f"{paper.headline} {paper.summary}"
+    for m in _INTRODUCED.finditer(text):
+        names.add(normalised(m.group(1) or m.group(2)))
+    body = _DATE_PREFIX.sub("", paper.summary.strip(), count=1)
+    m = _OPENING_NAME.match(body)
+    if m:
+        names.add(normalised(m.group(1)))
+    return {n for n in names if len(n) >= 2}
+
+
+@dataclass
+class Catalogue:
+    """Weeks, names and titles of one catalogue version."""
+
+    papers: Sequence[Paper]
+    weeks: list[str] = field(init=False)
+    _by_name: dict[str, list[Paper]] = field(init=False, repr=False)
+    _by_title: dict[str, Paper] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.weeks = sorted({w for p in self.papers for w in p.weeks})
+        self._by_name = {}
+        self._by_title = {}
+        for paper in self.papers:
+            self._by_title.setdefault(normalised(paper.title), paper)
+            for name in paper_names(paper):
+                self._by_name.setdefault(name, []).append(paper)
+
+    def named(self, name: str) -> list[Paper]:
+        """Papers that go by ``name`` (title, short name or introduced name)."""
+        key = normalised(name)
+        return list(self._by_name.get(key, [])) if len(key) >= 2 else []
+
+    def week_papers(self, week: str) -> list[Paper]:
+        """One digest week's papers in the digest's own order (that week's mention of each)."""
+        in_week = [p for p in self.papers if week in p.weeks]
+
+        def position(paper: Paper) -> tuple[str, int]:
+            mention = next((m for m in paper.sources if m.week == week), None)
+            if mention is None:
+                return paper.source, paper.line or 0
+            return mention.source, mention.line or 0
+
+        return sorted(in_week, key=position)
+
+    def titled_in(self, text: str) -> list[Paper]:
+        """Papers whose full title an answer shows in bold (``**Title**``), in order."""
+        found: list[Paper] = []
+        for m in _BOLD.finditer(text):
+            paper = self._by_title.get(normalised(m.group(1)))
+            if paper is not None and paper not in found:
+                found.append(paper)
+        return found
