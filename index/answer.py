@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from index.catalogue import Catalogue
+from index.catalogue import Catalogue, normalised
 from index.lexical import STOPWORDS, raw_words, tokenize
 from index.llm import ChatModel, LLMError, Message
 from index.models import Paper
@@ -164,7 +164,7 @@ class Answerer:
         if understood.intent == "help":
             return Answer(question, HELP_TEXT, backend=self.backend)
         thread = self._thread_papers(history, catalogue, mode) if history else []
-        if thread and self._is_follow_up(understood, catalogue):
+        if thread and self._is_follow_up(understood, catalogue, thread):
             return self._follow_up(question, understood, thread, history)
         if understood.intent == "week" and understood.scope is not None:
             return self._week_answer(question, understood.scope, catalogue)
@@ -176,7 +176,9 @@ class Answerer:
         if understood.intent == "compare" and len(understood.compared) == 2:
             return self._compare(question, understood, catalogue, filters, mode)
         answer = self._answer_topic(question, understood, history, catalogue, filters, mode)
-        if answer.abstained and thread and not understood.refers_back and not _names_something(understood, catalogue):
+        if answer.abstained and thread and aspect_of(question) and not _names_something(understood, catalogue):
+            # "what data was it trained on?" without the "it": about the thread's
+            # papers after all, and the honest answer is that the digest does not say.
             return self._follow_up(question, understood, thread, history)
         return answer
 
@@ -200,13 +202,14 @@ class Answerer:
         mode: Mode,
     ) -> Answer:
         query, notice = self._retrieval_query(understood.query, history)
-        relevant, hits = self._relevant(query, understood, catalogue, filters, mode)
         scope = understood.scope
-        if scope is not None and scope.recent and relevant:
-            relevant, notice = self._newest_first(relevant, scope, understood, notice)
-        elif scope is not None and scope.weeks:
-            note = f"From {scope.label}."
-            notice = f"{note} {notice}" if notice else note
+        if scope is not None and scope.recent:
+            relevant, hits, notice = self._newest_first(query, understood, catalogue, filters, mode, notice)
+        else:
+            relevant, hits = self._relevant(query, understood, catalogue, filters, mode)
+            if scope is not None and scope.weeks:
+                note = f"From {scope.label}."
+                notice = f"{note} {notice}" if notice else note
         if not relevant:
             if filters is not None and filters.weeks and scope is not None:
                 wider = self._answer_topic(question, replace(understood, scope=None), history, catalogue, None, mode)
@@ -232,7 +235,7 @@ class Answerer:
         say: the question's framing words are no evidence against it."""
         hits = self.retriever.search(query, k=max(CANDIDATES, self.top_k), mode=mode, filters=filters)
         relevant = [h for h in hits if self.judge(query, h).relevant]
-        named = [p for p in catalogue.named(name_of(understood.subject)) if filters is None or filters.allows(p)]
+        named = [p for p in _named_papers(understood, catalogue) if filters is None or filters.allows(p)]
         if named:
             by_id = {h.paper.paper_id: h for h in hits}
             first = [by_id.get(p.paper_id) or Hit(paper=p, score=max((h.score for h in hits), default=1.0)) for p in named]
@@ -241,19 +244,31 @@ class Answerer:
         return relevant, hits
 
     def _newest_first(
-        self, relevant: list[Hit], scope: TimeScope, understood: Understood, notice: str | None
-    ) -> tuple[list[Hit], str | None]:
-        """"Recent papers on X": newest digest weeks first; older weeks only when
-        the recent ones have nothing on X, and the answer says which it did."""
-        recent = set(scope.weeks)
-        newest = sorted(relevant, key=lambda h: (-_week_number(h.paper), -h.score))
-        in_window = [h for h in newest if recent & set(h.paper.weeks)]
-        subject = understood.subject or "this"
-        if in_window:
+        self,
+        query: str,
+        understood: Understood,
+        catalogue: Catalogue,
+        filters: SearchFilters | None,
+        mode: Mode,
+        notice: str | None,
+    ) -> tuple[list[Hit], list[Hit], str | None]:
+        """"Recent papers on X": the recent digest weeks are searched first and
+        answered newest week first; older weeks only when the recent ones have
+        nothing on X, and the notice says which it did."""
+        scope = understood.scope
+        assert scope is not None
+        relevant: list[Hit] = []
+        hits: list[Hit] = []
+        if scope.weeks:
+            recent = replace(filters or SearchFilters(), weeks=scope.weeks)
+            relevant, hits = self._relevant(query, understood, catalogue, recent, mode)
+        if relevant:
             note = f"Newest first, from {scope.label}."
-            return in_window, (f"{note} {notice}" if notice else note)
-        note = f"Nothing in {scope.label} is about {subject}; these are the most recent older ones."
-        return newest, (f"{note} {notice}" if notice else note)
+        else:
+            relevant, hits = self._relevant(query, understood, catalogue, filters, mode)
+            note = f"Nothing in {scope.label} is about {understood.subject or 'this'}; these are the most recent older ones."
+        relevant = sorted(relevant, key=lambda h: (-_week_number(h.paper), -h.score))
+        return relevant, hits, (f"{note} {notice}" if notice else note) if relevant else notice
 
     def _answer_from_week(self, question: str, history: Sequence[Turn], week: str, mode: Mode) -> Answer:
         """A question in a week's announcement thread: that week's papers first;
@@ -296,7 +311,9 @@ class Answerer:
 
     def _no_such_week(self, question: str, scope: TimeScope, catalogue: Catalogue) -> Answer:
         known = catalogue.weeks
-        nearest = ", ".join(known[-6:]) if known else "none yet"
+        if not known:
+            return Answer(question, "No digest has been indexed yet, so there is no week to show.", abstained=True, backend="digest")
+        nearest = ", ".join(known[-6:])
         text = f"There is {scope.label}. The digest weeks I have: {nearest}" + (" (and older)." if len(known) > 6 else ".")
         return Answer(question, text, abstained=True, backend="digest")
 
@@ -324,14 +341,20 @@ class Answerer:
         return answer
 
     # -- follow-ups ------------------------------------------------------------------
-    def _is_follow_up(self, understood: Understood, catalogue: Catalogue) -> bool:
+    def _is_follow_up(self, understood: Understood, catalogue: Catalogue, thread: Sequence[Paper]) -> bool:
         """A question about the conversation's papers: it points back ("its
-        results") or names nothing of its own ("how big is the largest model?")."""
+        results"), or names nothing of its own and the thread's papers speak to
+        it ("how big is the largest model?" after Movie Gen).  A new question in
+        the same thread ("what is a good pizza dough?") is not one."""
         if understood.intent in ("week", "compare", "help") or understood.scope is not None:
             return False
         if understood.refers_back:
             return True
-        return understood.intent != "topic" and not _names_something(understood, catalogue)
+        if understood.intent == "topic" or _names_something(understood, catalogue):
+            return False
+        terms = set(tokenize(understood.subject))
+        aspect = aspect_of(understood.question)
+        return any(answer_sentences(p, terms, aspect, count=1, require_match=True) for p in thread)
 
     def _thread_papers(self, history: Sequence[Turn], catalogue: Catalogue, mode: Mode) -> list[Paper]:
         """The papers the conversation is about: those the latest answer that
@@ -362,7 +385,7 @@ class Answerer:
         citations = _citations(list(papers))
         parts = []
         for paper, cite in zip(papers, citations):
-            sentences = answer_sentences(paper, terms, aspect, said, count=2)
+            sentences = answer_sentences(paper, terms, aspect, said, count=2, require_match=True)
             prefix = f"**{cite.title}** [{cite.n}]"
             if sentences:
                 parts.append(f"{prefix}: {' '.join(sentences)}")
@@ -568,9 +591,12 @@ def _sentences(text: str) -> list[str]:
 
 
 #: A digest headline often opens with a label ("Scalable forecasting with Time-MoE: ...").
-_HEADLINE_LABEL = re.compile(r"^[^.:!?]{3,120}:\s+(?=[A-Z])")
+_HEADLINE_LABEL = re.compile(r"^(?:[^.:!?]{2,120}:\s+){1,2}(?=[A-Z])")
 #: Sentences that lean on the one before them read as fragments when quoted alone.
 _LEANS_BACK = re.compile(r"(?:Yet|However|But|And|Also|Moreover|Furthermore|Despite this|This|These|It|They|Such|Thus|Therefore)\b")
+#: "Sep 19, Google and Harvard." opens many entries: when and who, already on the card.
+_DATELINE = re.compile(r"^(?:[A-Z][a-z]{2,8}\.?\s+\d{1,2}|\d{4}-\d{2}-\d{2}),\s")
+_DATELINE_WORDS = 12
 #: Sentences longer than this are left out of answers (they are run-ons or tables).
 SENTENCE_LIMIT = 600
 
@@ -579,9 +605,12 @@ def paper_sentences(paper: Paper) -> list[str]:
     """A paper's whole sentences: headline (without its label) then summary,
     without the ones that only announce the paper ("X published a paper “T”")."""
     headline = _HEADLINE_LABEL.sub("", paper.headline.strip(), count=1)
+    title = normalised(paper.title)
     out: list[str] = []
     for sentence in _sentences(headline) + _sentences(paper.summary):
-        if _PUBLISHED.search(sentence) or len(sentence) > SENTENCE_LIMIT:
+        if _PUBLISHED.search(sentence) or len(sentence) > SENTENCE_LIMIT or normalised(sentence) in title:
+            continue
+        if _DATELINE.match(sentence) and len(sentence.split()) < _DATELINE_WORDS:
             continue
         out.append(sentence)
     return out
@@ -596,7 +625,14 @@ def paper_gist(paper: Paper) -> str:
 
 
 def answer_sentences(
-    paper: Paper, terms: set[str], aspect: Aspect | None, said: str = "", count: int = 2, limit: int = SENTENCE_LIMIT
+    paper: Paper,
+    terms: set[str],
+    aspect: Aspect | None,
+    said: str = "",
+    count: int = 2,
+    limit: int = SENTENCE_LIMIT,
+    *,
+    require_match: bool = False,
 ) -> list[str]:
     """The sentences of a paper that answer the question, in text order.
 
@@ -605,7 +641,9 @@ def answer_sentences(
     (size, results, data ...), by whether they speak to it; with an aspect, only
     sentences that do are returned, so a question the digest does not answer
     gets no sentences rather than the summary again.  A headline sentence that
-    repeats a summary sentence is one sentence.
+    repeats a summary sentence is one sentence.  ``require_match`` keeps only
+    sentences that share a question term beyond the title's (or speak to the
+    aspect): a follow-up is answered by what addresses it or not at all.
     """
     title_terms = set(tokenize(paper.title))
     scored = []
@@ -617,15 +655,17 @@ def answer_sentences(
             continue
         seen.append(words)
         overlap = len(terms & (words - title_terms)) + 0.5 * len(terms & words & title_terms)
+        if require_match and aspect is None and not terms & (words - title_terms):
+            continue
         if aspect is not None:
-            if not aspect.evidence.search(sentence):
+            evidence = len(aspect.evidence.findall(sentence))
+            if not evidence:
                 continue
-            overlap += 2.0
-        repeated = bool(said) and sentence[:120] in said
+            overlap += 1.0 + min(evidence, 3)
+        # Quoted before: last, unless it is the one that speaks to the asked aspect.
+        repeated = bool(said) and sentence[:120] in said and aspect is None
         leans_back = 0.5 if _LEANS_BACK.match(sentence) else 0.0
         scored.append((overlap - leans_back - (1000.0 if repeated else 0.0) - 0.01 * i, i))
-    if aspect is not None:
-        scored = [(score, i) for score, i in scored if score > -500]
     best = sorted(i for _score, i in sorted(scored, reverse=True)[:count])
     return [candidates[i] for i in best]
 
@@ -638,7 +678,13 @@ def _week_number(paper: Paper) -> int:
 def _names_something(understood: Understood, catalogue: Catalogue) -> bool:
     """Does the question name something of its own: a paper's name, or a
     specific model or method (acronym, CamelCase, name with a number)?"""
-    return bool(catalogue.named(name_of(understood.subject))) or bool(query_names(understood.query))
+    return bool(_named_papers(understood, catalogue)) or bool(query_names(understood.query))
+
+
+def _named_papers(understood: Understood, catalogue: Catalogue) -> list[Paper]:
+    """Papers the question names outright: its subject words, or its whole
+    query less the asking words ("what is The Mamba in the Llama about")."""
+    return catalogue.named(name_of(understood.subject)) or catalogue.named(name_of(understood.query))
 
 
 def _strip_citations(text: str) -> str:

@@ -10,13 +10,17 @@ to the retriever, in one pass over the papers.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from index.lexical import STOPWORDS, raw_words
 from index.models import Paper
 
 #: A title's short name: "VPTQ: Extreme ..." → "VPTQ" (at most this many words).
 _SHORT_NAME_WORDS = 5
+#: A name introduced in a summary counts only if one of its words is used by at most this many papers.
+_NAME_MAX_PAPERS = 2
 _NAME = r"[A-Z][\w.+-]*[\w+](?:\s(?:[A-Z0-9][\w.+-]*[\w+]|\d+))?"
 #: A name the text introduces as its own: "introduces Scylla", "a method called CLOC",
 #: "proposes FRAMES (Factuality, ...)", "Meta released MovieGen".
@@ -28,6 +32,7 @@ _INTRODUCED = re.compile(
 #: The summary's own subject: a sentence opening with a name ("Coconut feeds ...").
 _OPENING_NAME = re.compile(rf"^[\"“]?({_NAME})[\"”]?,?\s+(?:is|are|feeds|uses|makes|trains|turns|adds|learns|shows|lets|keeps|combines|replaces|reaches|scales|beats|outperforms|achieves|introduces|extends|builds|improves|reduces|generates)\b")
 _DATE_PREFIX = re.compile(r"^[A-Z][a-z]{2,8}\.?\s+\d{1,2},\s*[^.]{0,200}\.\s+")
+_ARTICLE = re.compile(r"(?i)^(?:the|a|an)\s+")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 
 
@@ -36,21 +41,25 @@ def normalised(text: str) -> str:
     return "".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
-def paper_names(paper: Paper) -> set[str]:
-    """Normalised names a paper goes by (never generic words: each is a title,
-    a title's short name, or a name its text introduces)."""
-    names = {normalised(paper.title)}
+def title_names(paper: Paper) -> set[str]:
+    """Normalised names a paper's title gives it: the whole title and its short name."""
+    names = {normalised(paper.title), normalised(_ARTICLE.sub("", paper.title))}
     head = paper.title.split(":", 1)[0] if ":" in paper.title else ""
     if head and len(head.split()) <= _SHORT_NAME_WORDS:
-        names.add(normalised(head))
+        names |= {normalised(head), normalised(_ARTICLE.sub("", head))}
+    return {n for n in names if len(n) >= 2}
+
+
+def introduced_names(paper: Paper) -> set[str]:
+    """Names the paper's text introduces ("introduces Scylla", "Coconut feeds ..."),
+    as written; the catalogue drops those that are ordinary words."""
     text = f"{paper.headline} {paper.summary}"
-    for m in _INTRODUCED.finditer(text):
-        names.add(normalised(m.group(1) or m.group(2)))
+    names = {m.group(1) or m.group(2) for m in _INTRODUCED.finditer(text)}
     body = _DATE_PREFIX.sub("", paper.summary.strip(), count=1)
     m = _OPENING_NAME.match(body)
     if m:
-        names.add(normalised(m.group(1)))
-    return {n for n in names if len(n) >= 2}
+        names.add(m.group(1))
+    return names
 
 
 @dataclass
@@ -66,10 +75,26 @@ class Catalogue:
         self.weeks = sorted({w for p in self.papers for w in p.weeks})
         self._by_name = {}
         self._by_title = {}
+        introduced: list[tuple[Paper, set[str]]] = []
+        words: Counter[str] = Counter()
         for paper in self.papers:
             self._by_title.setdefault(normalised(paper.title), paper)
-            for name in paper_names(paper):
+            for name in title_names(paper):
                 self._by_name.setdefault(name, []).append(paper)
+            names = introduced_names(paper)
+            if names:
+                introduced.append((paper, names))
+            words.update(set(raw_words(f"{paper.title} {paper.headline} {paper.summary}")))
+        for paper, names in introduced:
+            for name in names:
+                key = normalised(name)
+                # A "name" made only of words many papers use ("Software", "AI",
+                # "Language Model") is ordinary words, not the paper's name.
+                parts = raw_words(name)
+                if len(key) < 2 or key in STOPWORDS or all(words[w] > _NAME_MAX_PAPERS for w in parts):
+                    continue
+                if paper not in self._by_name.setdefault(key, []):
+                    self._by_name[key].append(paper)
 
     def named(self, name: str) -> list[Paper]:
         """Papers that go by ``name`` (title, short name or introduced name)."""

@@ -100,6 +100,7 @@ _FRAMING = re.compile(
   | \bwhat\s+(?:did|do|does|have|has)\s+(?:the\s+)?(?:digests?|newsletters?|you|paperbot)\s+(?:say|said|write|wrote|tell\s+us|have|cover|got)\s*(?:about|on|regarding)?\b
   | \bwhat\s+(?:is|was)\s+(?:said|written)\s+(?:about|on)\b
   | \btell\s+me\s+(?:more\s+)?(?:about|on)\b
+  | \bwhat(?:'s|’s|\s+is|\s+are)\s+the\s+(?:work|research|news|story)\s+(?:on|about|in)\b
   | \bgive\s+me\s+(?:a|an|the)?\s*(?:summary|overview|rundown|recap|tl;?dr|gist)\s+of\b
   | \b(?:a\s+)?(?:quick|short|brief)\s+(?:summary|overview)\s+of\b
   | \btl;?\s?dr(?:\s+(?:of|for|on))?\b
@@ -216,9 +217,16 @@ def understand(question: str, weeks: Sequence[str]) -> Understood:
     )
 
 
+_ASKING = re.compile(
+    r"(?i)^\s*(?:(?:what|who|which)(?:'s|’s|\s+(?:is|are|was|were))\s+|(?:explain|define|describe|summari[sz]e)\s+)"
+    r"|\s+(?:all\s+)?about\s*[?.!]*\s*$|\s*[?.!]+\s*$"
+)
+
+
 def name_of(subject: str) -> str:
-    """A subject reduced to the name it gives: "the Scylla framework" → "Scylla"."""
-    words = subject.split()
+    """A subject reduced to the name it gives: "the Scylla framework" → "Scylla",
+    "what is The Mamba in the Llama about" → "Mamba in the Llama"."""
+    words = _ASKING.sub(" ", subject).split()
     while words and words[0].lower() in _GENERIC_HEADS:
         words = words[1:]
     while words and words[-1].lower().strip("?.!,") in _GENERIC_HEADS:
@@ -313,6 +321,7 @@ def _parse_date(phrase: str, newest: dt.date) -> tuple[dt.date, str] | None:
     """(date, period) for a date phrase, relative to the newest digest week."""
     cleaned = re.sub(r"(?i)(\d)(st|nd|rd|th)\b", r"\1", phrase)
     cleaned = re.sub(r"(?i)\bsept\b", "sep", cleaned)
+    cleaned = re.sub(r"(?i)\b(?:previous|past|prior)\b", "last", cleaned)
     parser = _date_parser(newest)
     try:
         data = parser.get_date_data(cleaned)
@@ -395,6 +404,12 @@ ASPECTS: tuple[Aspect, ...] = (
         re.compile(r"(?i)\b(?:how\s+(?:big|large|small)|size|parameters?|params|largest|biggest|smallest)\b"),
         re.compile(r"(?i)\b\d+(?:\.\d+)?\s?[BMT]\b|\b\d+(?:\.\d+)?\s?(?:billion|million|trillion)\b|\bparameters?\b"),
         "its size",
+    ),
+    Aspect(
+        "count",
+        re.compile(r"(?i)\bhow\s+many\b|\bnumber\s+of\b"),
+        re.compile(r"\b\d[\d,.]*\b(?!\s*%)"),
+        "that number",
     ),
     Aspect(
         "results",
