@@ -384,11 +384,17 @@ class Answerer:
         terms = set(tokenize(understood.subject or question))
         citations = _citations(list(papers))
         parts = []
+        # "tell me more about it" asks for nothing in particular: what was not said yet.
+        more = aspect is None and not terms
         for paper, cite in zip(papers, citations):
-            sentences = answer_sentences(paper, terms, aspect, said, count=2, require_match=True)
+            sentences = answer_sentences(paper, terms, aspect, said, count=2, require_match=not more)
+            if more:
+                sentences = [x for x in sentences if x[:120] not in said]
             prefix = f"**{cite.title}** [{cite.n}]"
             if sentences:
                 parts.append(f"{prefix}: {' '.join(sentences)}")
+            elif more:
+                parts.append(f"That is all the digest says about {prefix}.")
             else:
                 parts.append(f"The digest doesn't give {aspect.missing if aspect else 'that'} for {prefix}.")
         text = "\n\n".join(parts) + f"\n\n{_as_of(citations)}"

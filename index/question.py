@@ -416,7 +416,8 @@ ASPECTS: tuple[Aspect, ...] = (
         re.compile(r"(?i)\b(?:results?|perform\w*|how\s+(?:well|good)|accura\w+|scores?|benchmarks?|sota|state[- ]of[- ]the[- ]art|better|beat|outperform\w*|improve\w*|findings?|find|found|show)\b"),
         re.compile(
             r"(?i)\boutperform\w*|\bstate[- ]of[- ]the[- ]art\b|\bsota\b|\bachiev\w+|\bscor\w+|\baccura\w+|\d+(?:\.\d+)?\s?%"
-            r"|\bwin rate\b|\bsurpass\w*|\bbeats?\b|\bbetter than\b|\bmatch(?:es|ing)\b|\bimprov\w+|\breveal\w*|\bfind(?:s|ings)\b|\bshows?\b"
+            r"|\bwin rate\b|\bsurpass\w*|\bbeats?\b|\bbetter than\b|\bmatches\b|\bimprov\w+|\breveal\w*|\bfind(?:s|ings)\b|\bshows?\b"
+            r"|\bpreferred\b|\brated\b"
         ),
         "its results",
     ),
