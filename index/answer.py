@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+import numpy as np
+
 from index.catalogue import Catalogue, normalised
 from index.lexical import STOPWORDS, raw_words, tokenize
 from index.llm import ChatModel, LLMError, Message
@@ -35,8 +37,13 @@ CANDIDATES = 8
 #: The most papers one answer cites (list questions may cite more).
 MAX_CITED = 3
 MAX_LISTED = 8
+#: Papers whose summaries are checked for a name the question gives (the best lexical matches).
+NAME_CANDIDATES = 20
 #: Items of one week's digest a "what's new" answer shows (the rest: ``/digest show``).
 WEEK_TOP = 5
+#: Characters the lines of a list may take: a Discord message holds 2000, and the
+#: heading, the /digest pointer and the as-of stamp need the rest.
+LIST_BUDGET = 1600
 #: A one-line gist longer than this is left out rather than cut mid-sentence.
 GIST_LIMIT = 220
 
@@ -187,7 +194,14 @@ class Answerer:
         retriever = retriever or self.retriever
         cached = self._catalogue
         if cached is None or cached[0] is not retriever:
-            cached = (retriever, Catalogue(retriever.papers))
+            lexical = retriever.lexical
+
+            def candidates(name: str) -> list[Paper]:
+                scores = lexical.scores(name)
+                top = [int(i) for i in np.argsort(-scores)[:NAME_CANDIDATES] if scores[i] > 0]
+                return [lexical.papers[i] for i in top]
+
+            cached = (retriever, Catalogue(retriever.papers, lambda term: lexical.doc_freq.get(term, 0), candidates))
             self._catalogue = cached
         return cached[1]
 
@@ -296,8 +310,8 @@ class Answerer:
             chosen.extend(p for p in papers[:per_week] if p not in chosen)
         chosen = chosen[: max(MAX_LISTED, WEEK_TOP)]
         citations = _citations(chosen)
-        lines = [f"{i}. **{c.title}** [{c.n}]" + (f" — {gist}" if (gist := paper_gist(p)) else "")
-                 for i, (c, p) in enumerate(zip(citations, chosen), 1)]
+        heads = [f"{i}. **{c.title}** [{c.n}]" for i, c in enumerate(citations, 1)]
+        lines = _fit_lines(heads, [paper_gist(p) for p in chosen], " — ")
         total = sum(n for _w, n in counts)
         if len(scope.weeks) == 1:
             week = scope.weeks[0]
@@ -488,18 +502,20 @@ class Answerer:
             top = chosen[0].score
             chosen = [chosen[0]] + [h for h in chosen[1:] if h.score >= 0.85 * top]
         citations = _citations([h.paper for h in chosen])
+        if listing:
+            heads = [f"- **{c.title}** [{c.n}]" + (f" ({h.paper.week})" if h.paper.week else "") for h, c in zip(chosen, citations)]
+            gists = [next(iter(answer_sentences(h.paper, terms, aspect, said, count=1, limit=GIST_LIMIT)), "") for h in chosen]
+            body = "\n".join(_fit_lines(heads, gists, ": "))
+            return Answer(
+                question, f"{body}\n\n{_as_of(citations)}", citations, backend="extractive", notice=notice, weeks=_weeks(citations)
+            )
         lines: list[str] = []
         for hit, cite in zip(chosen, citations):
-            if listing:
-                gist = answer_sentences(hit.paper, terms, aspect, said, count=1, limit=GIST_LIMIT)
-                line = f"**{cite.title}** [{cite.n}]"
-                lines.append(f"{line} ({hit.paper.week}): {gist[0]}" if gist and hit.paper.week else (f"{line}: {gist[0]}" if gist else line))
-                continue
             count = 2 if cite.n == 1 else 1
             sentences = answer_sentences(hit.paper, terms, aspect, said, count=count)
             prefix = f"**{cite.title}** [{cite.n}]"
             lines.append(f"{prefix}: {' '.join(sentences)}" if sentences else prefix)
-        body = ("\n".join(f"- {line}" for line in lines)) if listing else "\n\n".join(lines)
+        body = "\n\n".join(lines)
         text = f"{body}\n\n{_as_of(citations)}"
         return Answer(
             question, text, citations, abstained=False, backend="extractive", notice=notice, weeks=_weeks(citations)
@@ -674,6 +690,22 @@ def answer_sentences(
         scored.append((overlap - leans_back - (1000.0 if repeated else 0.0) - 0.01 * i, i))
     best = sorted(i for _score, i in sorted(scored, reverse=True)[:count])
     return [candidates[i] for i in best]
+
+
+def _fit_lines(heads: Sequence[str], gists: Sequence[str], joiner: str) -> list[str]:
+    """One line per paper (head, then its gist) within one Discord message:
+    when the list would not fit, the last lines lose their gist first, so no
+    line is cut and every paper stays listed."""
+    keep = [bool(g) for g in gists]
+
+    def size() -> int:
+        return sum(len(h) + (len(joiner) + len(g) if k else 0) + 1 for h, g, k in zip(heads, gists, keep))
+
+    for i in reversed(range(len(heads))):
+        if size() <= LIST_BUDGET:
+            break
+        keep[i] = False
+    return [h + (joiner + g if k else "") for h, g, k in zip(heads, gists, keep)]
 
 
 def _week_number(paper: Paper) -> int:

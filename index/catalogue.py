@@ -10,11 +10,10 @@ to the retriever, in one pass over the papers.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
-from index.lexical import STOPWORDS, raw_words
+from index.lexical import STOPWORDS, tokenize
 from index.models import Paper
 
 #: A title's short name: "VPTQ: Extreme ..." → "VPTQ" (at most this many words).
@@ -25,9 +24,7 @@ _NAME = r"[A-Z][\w.+-]*[\w+](?:\s(?:[A-Z0-9][\w.+-]*[\w+]|\d+))?"
 #: A name the text introduces as its own: "introduces Scylla", "a method called CLOC",
 #: "proposes FRAMES (Factuality, ...)", "Meta released MovieGen".
 _INTRODUCED = re.compile(
-    rf"\b(?:introduc|propos|present|unveil|releas|develop|launch|build|built|creat)\w*\s+"
-    rf"(?:(?:a|an|the)\s+(?:[\w-]+\s+){{0,5}}?(?:called|named|dubbed|termed)\s+)?[\"“]?({_NAME})"
-    rf"|\b(?:called|named|dubbed|termed)\s+[\"“]?({_NAME})"
+    rf"\b(?:[Ii]ntroduc|[Pp]ropos|[Pp]resent|[Uu]nveil|[Rr]eleas|[Dd]evelop|[Ll]aunch|[Cc]all|[Nn]am|[Dd]ub|[Tt]erm)(?:e|es|ed|ing|s)?\s+[\"“]?({_NAME})"
 )
 #: The summary's own subject: a sentence opening with a name ("Coconut feeds ...").
 _OPENING_NAME = re.compile(rf"^[\"“]?({_NAME})[\"”]?,?\s+(?:is|are|feeds|uses|makes|trains|turns|adds|learns|shows|lets|keeps|combines|replaces|reaches|scales|beats|outperforms|achieves|introduces|extends|builds|improves|reduces|generates)\b")
@@ -54,7 +51,7 @@ def introduced_names(paper: Paper) -> set[str]:
     """Names the paper's text introduces ("introduces Scylla", "Coconut feeds ..."),
     as written; the catalogue drops those that are ordinary words."""
     text = f"{paper.headline} {paper.summary}"
-    names = {m.group(1) or m.group(2) for m in _INTRODUCED.finditer(text)}
+    names = {m.group(1) for m in _INTRODUCED.finditer(text)}
     body = _DATE_PREFIX.sub("", paper.summary.strip(), count=1)
     m = _OPENING_NAME.match(body)
     if m:
@@ -64,9 +61,17 @@ def introduced_names(paper: Paper) -> set[str]:
 
 @dataclass
 class Catalogue:
-    """Weeks, names and titles of one catalogue version."""
+    """Weeks, names and titles of one catalogue version.
+
+    Title names are indexed up front; names a summary introduces are looked
+    for only in the few papers that contain the asked name (``candidates``,
+    from the lexical index), because scanning every summary costs seconds per
+    10k papers.  ``doc_freq`` says how many papers use a stemmed term.
+    """
 
     papers: Sequence[Paper]
+    doc_freq: Callable[[str], int]
+    candidates: Callable[[str], Sequence[Paper]]
     weeks: list[str] = field(init=False)
     _by_name: dict[str, list[Paper]] = field(init=False, repr=False)
     _by_title: dict[str, Paper] = field(init=False, repr=False)
@@ -75,31 +80,26 @@ class Catalogue:
         self.weeks = sorted({w for p in self.papers for w in p.weeks})
         self._by_name = {}
         self._by_title = {}
-        introduced: list[tuple[Paper, set[str]]] = []
-        words: Counter[str] = Counter()
         for paper in self.papers:
             self._by_title.setdefault(normalised(paper.title), paper)
             for name in title_names(paper):
                 self._by_name.setdefault(name, []).append(paper)
-            names = introduced_names(paper)
-            if names:
-                introduced.append((paper, names))
-            words.update(set(raw_words(f"{paper.title} {paper.headline} {paper.summary}")))
-        for paper, names in introduced:
-            for name in names:
-                key = normalised(name)
-                # A "name" made only of words many papers use ("Software", "AI",
-                # "Language Model") is ordinary words, not the paper's name.
-                parts = raw_words(name)
-                if len(key) < 2 or key in STOPWORDS or all(words[w] > _NAME_MAX_PAPERS for w in parts):
-                    continue
-                if paper not in self._by_name.setdefault(key, []):
-                    self._by_name[key].append(paper)
 
     def named(self, name: str) -> list[Paper]:
-        """Papers that go by ``name`` (title, short name or introduced name)."""
+        """Papers that go by ``name``: by their title or its short name, else by
+        a name their summary introduces.  A "name" made only of words many
+        papers use ("Software", "Language Model") is ordinary words, not a name."""
         key = normalised(name)
-        return list(self._by_name.get(key, [])) if len(key) >= 2 else []
+        if len(key) < 2 or key in STOPWORDS:
+            return []
+        if key in self._by_name:
+            return list(self._by_name[key])
+        terms = tokenize(name)
+        # "FRAMES", "xLAM", "YOLO11" are shaped like names; "Software" needs to be rare to be one.
+        shaped = bool(re.search(r"[A-Za-z][A-Z]|\d", name))
+        if not terms or (not shaped and all(self.doc_freq(t) > _NAME_MAX_PAPERS for t in terms)):
+            return []
+        return [p for p in self.candidates(name) if key in {normalised(n) for n in introduced_names(p)}]
 
     def week_papers(self, week: str) -> list[Paper]:
         """One digest week's papers in the digest's own order (that week's mention of each)."""

@@ -169,10 +169,6 @@ class Understood:
     #: Points back at earlier turns ("its results", "that paper").
     refers_back: bool = False
 
-    @property
-    def has_subject(self) -> bool:
-        return bool(self.subject)
-
 
 def understand(question: str, weeks: Sequence[str]) -> Understood:
     """Intent, retrieval query, subject and time scope of ``question``; ``weeks``
