@@ -37,6 +37,9 @@ CANDIDATES = 8
 #: The most papers one answer cites (list questions may cite more).
 MAX_CITED = 3
 MAX_LISTED = 8
+#: In a question limited to some digest weeks, the share of the subject's (IDF-weighted)
+#: words a paper of those weeks must have to be on topic: the judge's own lexical bar.
+SCOPED_COVERAGE = 0.6
 #: Papers whose summaries are checked for a name the question gives (the best lexical matches).
 NAME_CANDIDATES = 20
 #: Items of one week's digest a "what's new" answer shows (the rest: ``/digest show``).
@@ -248,7 +251,15 @@ class Answerer:
         its title, short name or introduced name is relevant whatever the scores
         say: the question's framing words are no evidence against it."""
         hits = self.retriever.search(query, k=max(CANDIDATES, self.top_k), mode=mode, filters=filters)
-        relevant = [h for h in hits if self.judge(query, h).relevant]
+        # Asked within given weeks ("MoE papers in the August 4 digest"), a paper of
+        # those weeks that has most of the subject's words is on topic: the weeks
+        # already say which papers are meant, so weak dense similarity is no veto.
+        scoped = filters is not None and bool(filters.weeks)
+        relevant = []
+        for hit in hits:
+            judged = self.judge(query, hit)
+            if judged.relevant or (scoped and judged.coverage >= SCOPED_COVERAGE and _names_covered(query, hit.paper)):
+                relevant.append(hit)
         named = [p for p in _named_papers(understood, catalogue) if filters is None or filters.allows(p)]
         if named:
             by_id = {h.paper.paper_id: h for h in hits}

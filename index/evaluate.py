@@ -187,6 +187,7 @@ def _evaluate_answers(engine: "Engine", path: str, kind: str, questions: Sequenc
     """Whole answers, once per retriever: the answerer's understanding of the
     question is the same for all three, so differences come from retrieval."""
     from index.answer import Turn
+    from index.question import understand
 
     report = FileReport(path=path, kind=kind, questions=len(questions))
     answerer = engine.answerer()
@@ -194,6 +195,7 @@ def _evaluate_answers(engine: "Engine", path: str, kind: str, questions: Sequenc
         right: list[float] = []
         cited: list[float] = []
         quoted: list[float] = []
+        ranked: list[int | None] = []
         for q in questions:
             if kind == "follow_up":
                 first = answerer.answer(q.turns[0], mode=mode)
@@ -215,12 +217,20 @@ def _evaluate_answers(engine: "Engine", path: str, kind: str, questions: Sequenc
                 answer = answerer.answer(q.q, mode=mode)
                 right.append(float(not answer.abstained))
                 cited.append(float(_cites(answer, q.expect)))
+                # Retrieval alone on what the answerer searches for (framing removed),
+                # before a named paper is put first: where the retrievers differ.
+                query = understand(q.q, answerer.catalogue().weeks).query
+                ranked.append(_first_hit_rank([h.paper for h in engine.search(query, k=5, mode=mode)], q.expect))
                 problem = "abstained" if answer.abstained else (None if cited[-1] else "did not cite the paper")
             if mode == "hybrid" and problem:
                 report.misses.append({"q": " → ".join(q.turns) or q.q, "problem": problem})
         metrics = {
             "time": {"right_weeks": _mean(right)},
-            "covered": {"answered": _mean(right), "cites_expected": _mean(cited)},
+            "covered": {
+                "answered": _mean(right),
+                "cites_expected": _mean(cited),
+                "search_hit@1": _mean([1.0 if r == 1 else 0.0 for r in ranked]),
+            },
             "follow_up": {"cites_thread_paper": _mean(right)},
         }[kind]
         if kind == "time" and cited:
