@@ -48,7 +48,7 @@ WEEK_TOP = 5
 #: heading, the /digest pointer and the as-of stamp need the rest.
 LIST_BUDGET = 1600
 #: A one-line gist longer than this is left out rather than cut mid-sentence.
-GIST_LIMIT = 220
+GIST_LIMIT = 300
 
 HELP_TEXT = """Ask me about the papers in the weekly AI digests, for example:
 - *what's new this week?* or *what was in the digest of September 15?*: a week's highlights
