@@ -119,7 +119,7 @@ _FRAME_WORDS = STOPWORDS | frozenset(
     covers included include includes mention mentioned week weeks weekly issue edition newsletter roundup update
     latest newest last current everything hey hi hello thanks thank please bot paperbot interested
     happening happened going lately recently what's whats today month months digest's items item entries entry
-    list listed show see""".split()
+    list listed show see dated got gotten released featured discussed reported went""".split()
 )
 #: Pronouns that point back at the conversation's papers.
 _POINTERS = frozenset("it its it's itself this that these those they them their theirs".split())

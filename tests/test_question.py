@@ -33,6 +33,8 @@ WEEKS = [
         ("which papers showed up in July 2024?", ("2024-07-07", "2024-07-14", "2024-07-21", "2024-07-28")),
         ("anything interesting in early October?", ("2024-10-06",)),
         ("highlights of mid-September", ("2024-09-15", "2024-09-22")),
+        ("papers from the digest dated September 1", ("2024-09-01",)),
+        ("what got covered in August 2024?", ("2024-08-04", "2024-09-01")),
     ],
 )
 def test_week_questions_resolve_against_the_digest_weeks(question: str, weeks: tuple[str, ...]) -> None:
