@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+import numpy as np
+
+from index.catalogue import Catalogue, normalised
 from index.lexical import STOPWORDS, raw_words, tokenize
 from index.llm import ChatModel, LLMError, Message
 from index.models import Paper
-from index.retrieve import Hit, SearchFilters
+from index.question import Aspect, TimeScope, Understood, aspect_of, name_of, understand
+from index.retrieve import Hit, Mode, SearchFilters
 
 if TYPE_CHECKING:
     from index.retrieve import Retriever
@@ -38,6 +42,25 @@ CANDIDATES = 8
 #: The most papers one answer cites (list questions may cite more).
 MAX_CITED = 3
 MAX_LISTED = 8
+#: In a question limited to some digest weeks, the share of the subject's (IDF-weighted)
+#: words a paper of those weeks must have to be on topic: the judge's own lexical bar.
+SCOPED_COVERAGE = 0.6
+#: Papers whose summaries are checked for a name the question gives (the best lexical matches).
+NAME_CANDIDATES = 20
+#: Items of one week's digest a "what's new" answer shows (the rest: ``/digest show``).
+WEEK_TOP = 5
+#: Characters the lines of a list may take: a Discord message holds 2000, and the
+#: heading, the /digest pointer and the as-of stamp need the rest.
+LIST_BUDGET = 1600
+#: A one-line gist longer than this is left out rather than cut mid-sentence.
+GIST_LIMIT = 300
+
+HELP_TEXT = """Ask me about the papers in the weekly AI digests, for example:
+- *what's new this week?* or *what was in the digest of September 15?*: a week's highlights
+- *recent papers on agents* or *RAG papers in the Sept 29 digest*: papers on a topic, newest first or from one week
+- *what is VPTQ?*, *tell me about Movie Gen*, *compare DeepSeek-R1 and Kimi k1.5*
+- follow-ups in the same thread: *how big is the largest model?*
+`/paper` looks a paper up, `/digest show week:` shows a whole week."""
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9“\"(])")
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -83,7 +106,14 @@ class Citation:
     date: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"n": self.n, "paper_id": self.paper_id, "title": self.title, "url": self.url, "arxiv_id": self.arxiv_id}
+        return {
+            "n": self.n,
+            "paper_id": self.paper_id,
+            "title": self.title,
+            "url": self.url,
+            "arxiv_id": self.arxiv_id,
+            "week": self.week,
+        }
 
 
 @dataclass
@@ -104,6 +134,7 @@ class Answer:
             "answer": self.text,
             "abstained": self.abstained,
             "backend": self.backend,
+            "weeks": self.weeks,
             "citations": [c.to_json() for c in self.citations],
         }
         if self.notice:
@@ -133,6 +164,7 @@ class Answerer:
         self._retriever = retriever
         self.chat_model = chat_model
         self.top_k = top_k
+        self._catalogue: tuple[Retriever, Catalogue] | None = None
 
     @property
     def retriever(self) -> "Retriever":
@@ -141,18 +173,91 @@ class Answerer:
 
     # -- public -----------------------------------------------------------------
     def answer(
-        self, question: str, history: Sequence[Turn] = (), filters: SearchFilters | None = None
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        filters: SearchFilters | None = None,
+        *,
+        prefer_week: str | None = None,
+        mode: Mode = "hybrid",
     ) -> Answer:
+        """The answer to ``question``.  ``prefer_week`` (a digest announcement's
+        thread) answers from that week's papers first and from every digest when
+        they hold nothing relevant; ``mode`` picks the retriever (for evaluation)."""
         question = " ".join(question.split())[:1000]
         if not question:
             return Answer(question="", text="Ask me about a paper or a topic from the digests.", abstained=True)
-        query, notice = self._retrieval_query(question, history)
+        if prefer_week is not None:
+            return self._answer_from_week(question, history, prefer_week, mode)
         retriever = self.retriever
-        hits = retriever.search(query, k=max(CANDIDATES, self.top_k), filters=filters)
-        judged = [(h, self.judge(query, h)) for h in hits]
-        relevant = [h for h, r in judged if r.relevant]
+        catalogue = self.catalogue(retriever)
+        understood = understand(question, catalogue.weeks)
+        log.debug("understood %r as %s", question, understood)
+        if understood.intent == "help":
+            return Answer(question, HELP_TEXT, backend=self.backend)
+        thread = self._thread_papers(history, catalogue, mode) if history else []
+        if thread and self._is_follow_up(understood, catalogue, thread):
+            return self._follow_up(question, understood, thread, history)
+        if understood.intent == "week" and understood.scope is not None:
+            return self._week_answer(question, understood.scope, catalogue)
+        scope = understood.scope
+        if scope is not None and not scope.recent:
+            if not scope.weeks:
+                return self._no_such_week(question, scope, catalogue)
+            filters = replace(filters or SearchFilters(), weeks=scope.weeks)
+        if understood.intent == "compare" and len(understood.compared) == 2:
+            return self._compare(question, understood, catalogue, filters, mode)
+        answer = self._answer_topic(question, understood, history, catalogue, filters, mode)
+        if answer.abstained and thread and aspect_of(question) and not _names_something(understood, catalogue):
+            # "what data was it trained on?" without the "it": about the thread's
+            # papers after all, and the honest answer is that the digest does not say.
+            return self._follow_up(question, understood, thread, history)
+        return answer
+
+    def catalogue(self, retriever: "Retriever | None" = None) -> Catalogue:
+        """Weeks and paper names of the retriever's catalogue, built once per catalogue version."""
+        retriever = retriever or self.retriever
+        cached = self._catalogue
+        if cached is None or cached[0] is not retriever:
+            lexical = retriever.lexical
+
+            def candidates(name: str) -> list[Paper]:
+                scores = lexical.scores(name)
+                top = [int(i) for i in np.argsort(-scores)[:NAME_CANDIDATES] if scores[i] > 0]
+                return [lexical.papers[i] for i in top]
+
+            cached = (retriever, Catalogue(retriever.papers, lambda term: lexical.doc_freq.get(term, 0), candidates))
+            self._catalogue = cached
+        return cached[1]
+
+    # -- answering a subject ---------------------------------------------------------
+    def _answer_topic(
+        self,
+        question: str,
+        understood: Understood,
+        history: Sequence[Turn],
+        catalogue: Catalogue,
+        filters: SearchFilters | None,
+        mode: Mode,
+    ) -> Answer:
+        query, notice = self._retrieval_query(understood.query, history)
+        scope = understood.scope
+        if scope is not None and scope.recent:
+            relevant, hits, notice = self._newest_first(query, understood, catalogue, filters, mode, notice)
+        else:
+            relevant, hits = self._relevant(query, understood, catalogue, filters, mode)
+            if scope is not None and scope.weeks:
+                note = f"From {scope.label}."
+                notice = f"{note} {notice}" if notice else note
         if not relevant:
+            if filters is not None and filters.weeks and scope is not None:
+                wider = self._answer_topic(question, replace(understood, scope=None), history, catalogue, None, mode)
+                lead = f"Nothing in {scope.label} is about {understood.subject or 'that'}."
+                if wider.abstained:
+                    return replace(wider, text=f"{lead} {wider.text}")
+                return replace(wider, notice=f"{lead} From other weeks instead." + (f" {wider.notice}" if wider.notice else ""))
             return self._abstain(question, hits, notice)
+        listing = understood.intent == "topic" or (scope is not None and bool(scope.weeks))
         if self.chat_model is not None:
             try:
                 return self._llm_answer(question, history, relevant, notice)
@@ -161,7 +266,189 @@ class Answerer:
                 notice = "The language model's answer did not pass the source checks; this is an extractive answer."
             except LLMError as exc:
                 notice = f"The language model was unavailable ({exc}); this is an extractive answer."
-        return self._extractive(question, query, relevant, notice, said=" ".join(t.answer for t in history[-3:]))
+        said = " ".join(t.answer for t in history[-3:])
+        return self._extractive(question, query, relevant, notice, said=said, listing=listing)
+
+    def _relevant(
+        self, query: str, understood: Understood, catalogue: Catalogue, filters: SearchFilters | None, mode: Mode
+    ) -> tuple[list[Hit], list[Hit]]:
+        """(relevant hits best first, all hits).  A paper the question names by
+        its title, short name or introduced name is relevant whatever the scores
+        say: the question's framing words are no evidence against it."""
+        hits = self.retriever.search(query, k=max(CANDIDATES, self.top_k), mode=mode, filters=filters)
+        # Asked within given weeks ("MoE papers in the August 4 digest"), a paper of
+        # those weeks that has most of the subject's words is on topic: the weeks
+        # already say which papers are meant, so weak dense similarity is no veto.
+        scoped = filters is not None and bool(filters.weeks)
+        relevant = []
+        for hit in hits:
+            judged = self.judge(query, hit)
+            if judged.relevant or (scoped and judged.coverage >= SCOPED_COVERAGE and _names_covered(query, hit.paper)):
+                relevant.append(hit)
+        named = [p for p in _named_papers(understood, catalogue) if filters is None or filters.allows(p)]
+        if named:
+            by_id = {h.paper.paper_id: h for h in hits}
+            first = [by_id.get(p.paper_id) or Hit(paper=p, score=max((h.score for h in hits), default=1.0)) for p in named]
+            ids = {h.paper.paper_id for h in first}
+            relevant = first + [h for h in relevant if h.paper.paper_id not in ids and understood.intent == "topic"]
+        return relevant, hits
+
+    def _newest_first(
+        self,
+        query: str,
+        understood: Understood,
+        catalogue: Catalogue,
+        filters: SearchFilters | None,
+        mode: Mode,
+        notice: str | None,
+    ) -> tuple[list[Hit], list[Hit], str | None]:
+        """"Recent papers on X": the recent digest weeks are searched first and
+        answered newest week first; older weeks only when the recent ones have
+        nothing on X, and the notice says which it did."""
+        scope = understood.scope
+        assert scope is not None
+        relevant: list[Hit] = []
+        hits: list[Hit] = []
+        if scope.weeks:
+            recent = replace(filters or SearchFilters(), weeks=scope.weeks)
+            relevant, hits = self._relevant(query, understood, catalogue, recent, mode)
+        if relevant:
+            note = f"Newest first, from {scope.label}."
+        else:
+            relevant, hits = self._relevant(query, understood, catalogue, filters, mode)
+            note = f"Nothing in {scope.label} is about {understood.subject or 'this'}; these are the most recent older ones."
+        relevant = sorted(relevant, key=lambda h: (-_week_number(h.paper), -h.score))
+        return relevant, hits, (f"{note} {notice}" if notice else note) if relevant else notice
+
+    def _answer_from_week(self, question: str, history: Sequence[Turn], week: str, mode: Mode) -> Answer:
+        """A question in a week's announcement thread: that week's papers first;
+        when they hold nothing relevant, every digest, and the answer says so
+        rather than abstain on something the index does cover."""
+        answer = self.answer(question, history, SearchFilters(week=week), mode=mode)
+        if not answer.abstained:
+            return answer
+        wider = self.answer(question, history, mode=mode)
+        note = f"Nothing in the digest of {week} covers this, so this answer looks at every digest."
+        return replace(wider, notice=f"{note} {wider.notice}" if wider.notice else note)
+
+    # -- weeks -----------------------------------------------------------------------
+    def _week_answer(self, question: str, scope: TimeScope, catalogue: Catalogue) -> Answer:
+        """A week's (or a month's) highlights in the digest's own order, one line
+        each, cited, with the week named and where to see the full list."""
+        if not scope.weeks:
+            return self._no_such_week(question, scope, catalogue)
+        per_week = max(1, MAX_LISTED // len(scope.weeks)) if len(scope.weeks) > 1 else WEEK_TOP
+        chosen: list[Paper] = []
+        counts: list[tuple[str, int]] = []
+        for week in scope.weeks:
+            papers = catalogue.week_papers(week)
+            counts.append((week, len(papers)))
+            chosen.extend(p for p in papers[:per_week] if p not in chosen)
+        chosen = chosen[: max(MAX_LISTED, WEEK_TOP)]
+        citations = _citations(chosen)
+        heads = [f"{i}. **{c.title}** [{c.n}]" for i, c in enumerate(citations, 1)]
+        lines = _fit_lines(heads, [paper_gist(p) for p in chosen], " — ")
+        total = sum(n for _w, n in counts)
+        if len(scope.weeks) == 1:
+            week = scope.weeks[0]
+            head = f"**Highlights of the digest of {week}** (top {len(chosen)} of {total} papers):"
+            tail = f"The full list: `/digest show week:{week}`"
+        else:
+            head = f"**Highlights of {scope.label}** ({len(scope.weeks)} weekly digests, {total} papers):"
+            tail = f"A week's full list: `/digest show week:{scope.weeks[-1]}` (or any of {', '.join(scope.weeks)})"
+        text = "\n".join([head, *lines, "", tail, "", _as_of(citations)])
+        return Answer(question, text, citations, backend="digest", weeks=list(scope.weeks))
+
+    def _no_such_week(self, question: str, scope: TimeScope, catalogue: Catalogue) -> Answer:
+        known = catalogue.weeks
+        if not known:
+            return Answer(question, "No digest has been indexed yet, so there is no week to show.", abstained=True, backend="digest")
+        nearest = ", ".join(known[-6:])
+        text = f"There is {scope.label}. The digest weeks I have: {nearest}" + (" (and older)." if len(known) > 6 else ".")
+        return Answer(question, text, abstained=True, backend="digest")
+
+    # -- comparisons -----------------------------------------------------------------
+    def _compare(
+        self, question: str, understood: Understood, catalogue: Catalogue, filters: SearchFilters | None, mode: Mode
+    ) -> Answer:
+        """One paper per side, each with the sentences that best describe it; a
+        side the digests do not cover is named as such."""
+        found: list[Hit] = []
+        missing: list[str] = []
+        for side in understood.compared:
+            side_q = understand(side, catalogue.weeks)
+            relevant, _hits = self._relevant(side_q.query, side_q, catalogue, filters, mode)
+            if relevant and relevant[0].paper.paper_id not in {h.paper.paper_id for h in found}:
+                found.append(relevant[0])
+            else:
+                missing.append(side)
+        if not found:
+            hits = self.retriever.search(understood.query, k=CANDIDATES, mode=mode, filters=filters)
+            return self._abstain(question, hits, None)
+        answer = self._extractive(question, understood.query, found, None, listing=False, keep_all=True)
+        if missing:
+            answer.text = f"The digests don't cover {' or '.join(missing)}.\n\n{answer.text}"
+        return answer
+
+    # -- follow-ups ------------------------------------------------------------------
+    def _is_follow_up(self, understood: Understood, catalogue: Catalogue, thread: Sequence[Paper]) -> bool:
+        """A question about the conversation's papers: it points back ("its
+        results"), or names nothing of its own and the thread's papers speak to
+        it ("how big is the largest model?" after Movie Gen).  A new question in
+        the same thread ("what is a good pizza dough?") is not one."""
+        if understood.intent in ("week", "compare", "help") or understood.scope is not None:
+            return False
+        if understood.refers_back:
+            return True
+        if understood.intent == "topic" or _names_something(understood, catalogue):
+            return False
+        terms = set(tokenize(understood.subject))
+        aspect = aspect_of(understood.question)
+        return any(answer_sentences(p, terms, aspect, count=1, require_match=True) for p in thread)
+
+    def _thread_papers(self, history: Sequence[Turn], catalogue: Catalogue, mode: Mode) -> list[Paper]:
+        """The papers the conversation is about: those the latest answer that
+        named any shows in bold, else the ones its question retrieves."""
+        for turn in reversed(history[-3:]):
+            if turn.answer.startswith(("The digests don't cover", "There is no digest")):
+                continue
+            papers = catalogue.titled_in(turn.answer)
+            if papers:
+                return papers[:MAX_CITED]
+            understood = understand(turn.question, catalogue.weeks)
+            relevant, _hits = self._relevant(understood.query, understood, catalogue, None, mode)
+            if relevant:
+                return [h.paper for h in relevant[:1]]
+        return []
+
+    def _follow_up(self, question: str, understood: Understood, papers: Sequence[Paper], history: Sequence[Turn]) -> Answer:
+        """Answer from the conversation's papers with the sentences that address
+        the question; say so when the digest does not."""
+        if self.chat_model is not None:
+            try:
+                return self._llm_answer(question, history, [Hit(paper=p, score=1.0) for p in papers], None)
+            except LLMError as exc:
+                log.info("the language model failed on a follow-up (%s); answering extractively", exc)
+        said = " ".join(t.answer for t in history[-3:])
+        aspect = aspect_of(question)
+        terms = set(tokenize(understood.subject or question))
+        citations = _citations(list(papers))
+        parts = []
+        # "tell me more about it" asks for nothing in particular: what was not said yet.
+        more = aspect is None and not terms
+        for paper, cite in zip(papers, citations):
+            sentences = answer_sentences(paper, terms, aspect, said, count=2, require_match=not more)
+            if more:
+                sentences = [x for x in sentences if x[:120] not in said]
+            prefix = f"**{cite.title}** [{cite.n}]"
+            if sentences:
+                parts.append(f"{prefix}: {' '.join(sentences)}")
+            elif more:
+                parts.append(f"That is all the digest says about {prefix}.")
+            else:
+                parts.append(f"The digest doesn't give {aspect.missing if aspect else 'that'} for {prefix}.")
+        text = "\n\n".join(parts) + f"\n\n{_as_of(citations)}"
+        return Answer(question, text, citations, backend="extractive", weeks=_weeks(citations))
 
     def judge(self, query: str, hit: Hit) -> Relevance:
         """Does this paper cover the question?  Combines three weak signals.
@@ -227,26 +514,44 @@ class Answerer:
         return "extractive" if self.chat_model is None else self.chat_model.name
 
     def _extractive(
-        self, question: str, query: str, relevant: Sequence[Hit], notice: str | None, said: str = ""
+        self,
+        question: str,
+        query: str,
+        relevant: Sequence[Hit],
+        notice: str | None,
+        said: str = "",
+        *,
+        listing: bool | None = None,
+        keep_all: bool = False,
     ) -> Answer:
-        """Quote the sentences that best match the question; in a conversation,
+        """Quote the sentences that best answer the question; in a conversation,
         sentences the earlier answers already quoted come last, so a follow-up
-        adds something instead of repeating the previous answer."""
+        adds something instead of repeating the previous answer.  A list answer
+        is one line per paper."""
         terms = set(tokenize(query))
-        listing = _is_list_question(question) and len(relevant) > 1
+        aspect = aspect_of(question)
+        if listing is None:
+            listing = _is_list_question(question)
+        listing = listing and len(relevant) > 1
         chosen = list(relevant[: MAX_LISTED if listing else MAX_CITED])
-        if not listing:
+        if not listing and not keep_all:
             top = chosen[0].score
             chosen = [chosen[0]] + [h for h in chosen[1:] if h.score >= 0.85 * top]
         citations = _citations([h.paper for h in chosen])
+        if listing:
+            heads = [f"- **{c.title}** [{c.n}]" + (f" ({h.paper.week})" if h.paper.week else "") for h, c in zip(chosen, citations)]
+            gists = [next(iter(answer_sentences(h.paper, terms, aspect, said, count=1, limit=GIST_LIMIT)), "") for h in chosen]
+            body = strip_urls("\n".join(_fit_lines(heads, gists, ": ")), [c.url for c in citations])
+            return Answer(
+                question, f"{body}\n\n{_as_of(citations)}", citations, backend="extractive", notice=notice, weeks=_weeks(citations)
+            )
         lines: list[str] = []
         for hit, cite in zip(chosen, citations):
-            count = 1 if listing or cite.n > 1 else 2
-            sentences = _best_sentences(hit.paper, terms, count, said)
+            count = 2 if cite.n == 1 else 1
+            sentences = answer_sentences(hit.paper, terms, aspect, said, count=count)
             prefix = f"**{cite.title}** [{cite.n}]"
             lines.append(f"{prefix}: {' '.join(sentences)}" if sentences else prefix)
-        body = ("\n".join(f"- {line}" for line in lines)) if listing else "\n\n".join(lines)
-        body = strip_urls(body, [c.url for c in citations])
+        body = strip_urls("\n\n".join(lines), [c.url for c in citations])
         text = f"{body}\n\n{_as_of(citations)}"
         return Answer(
             question, text, citations, abstained=False, backend="extractive", notice=notice, weeks=_weeks(citations)
@@ -395,35 +700,121 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if len(s.strip()) > 20]
 
 
-def _best_sentences(paper: Paper, terms: set[str], count: int, said: str = "") -> list[str]:
-    """The sentences of a paper that share most of the question's terms, in text order.
+#: A digest headline often opens with a label ("Scalable forecasting with Time-MoE: ...").
+_HEADLINE_LABEL = re.compile(r"^(?:[^.:!?]{2,120}:\s+){1,2}(?=[A-Z])")
+#: Sentences that lean on the one before them read as fragments when quoted alone.
+_LEANS_BACK = re.compile(r"(?:Yet|However|But|And|Also|Moreover|Furthermore|Despite this|This|These|It|They|Such|Thus|Therefore)\b")
+#: "Sep 19, Google and Harvard." opens many entries: when and who, already on the card.
+_DATELINE = re.compile(r"^(?:[A-Z][a-z]{2,8}\.?\s+\d{1,2}|\d{4}-\d{2}-\d{2}),\s")
+_DATELINE_WORDS = 12
+#: Sentences longer than this are left out of answers (they are run-ons or tables).
+SENTENCE_LIMIT = 600
 
-    Sentences that only restate the title ("X published a paper “Title”") say
-    nothing new and are skipped, and so are sentences addressed to a model
-    ("ignore previous instructions"), which are no claim about the paper; early sentences get a small bonus because digest
-    summaries open with the gist.
+
+def paper_sentences(paper: Paper) -> list[str]:
+    """A paper's whole sentences: headline (without its label) then summary,
+    without the ones that only announce the paper ("X published a paper “T”")
+    and the ones addressed to a model ("ignore previous instructions"), which
+    are no claim about the paper."""
+    headline = _HEADLINE_LABEL.sub("", paper.headline.strip(), count=1)
+    title = normalised(paper.title)
+    out: list[str] = []
+    for sentence in _sentences(headline) + _sentences(paper.summary):
+        if _PUBLISHED.search(sentence) or len(sentence) > SENTENCE_LIMIT or normalised(sentence) in title:
+            continue
+        if _INSTRUCTION_TALK.search(sentence):
+            continue
+        if _DATELINE.match(sentence) and len(sentence.split()) < _DATELINE_WORDS:
+            continue
+        out.append(sentence)
+    return out
+
+
+def paper_gist(paper: Paper) -> str:
+    """One whole sentence that says what a paper is about, for one-line lists."""
+    for sentence in paper_sentences(paper):
+        if len(sentence) <= GIST_LIMIT:
+            return sentence
+    return ""
+
+
+def answer_sentences(
+    paper: Paper,
+    terms: set[str],
+    aspect: Aspect | None,
+    said: str = "",
+    count: int = 2,
+    limit: int = SENTENCE_LIMIT,
+    *,
+    require_match: bool = False,
+) -> list[str]:
+    """The sentences of a paper that answer the question, in text order.
+
+    Sentences are scored by the question's terms (title words count half: every
+    sentence is about the paper) and, when the question asks about an aspect
+    (size, results, data ...), by whether they speak to it; with an aspect, only
+    sentences that do are returned, so a question the digest does not answer
+    gets no sentences rather than the summary again.  A headline sentence that
+    repeats a summary sentence is one sentence.  ``require_match`` keeps only
+    sentences that share a question term beyond the title's (or speak to the
+    aspect): a follow-up is answered by what addresses it or not at all.
     """
     title_terms = set(tokenize(paper.title))
-    candidates = _sentences(paper.headline) + _sentences(paper.summary)
     scored = []
-    seen: set[frozenset[str]] = set()
+    seen: list[set[str]] = []
+    candidates = [s for s in paper_sentences(paper) if len(s) <= limit]
     for i, sentence in enumerate(candidates):
         words = set(tokenize(sentence))
-        if not words or _PUBLISHED.search(sentence) or _INSTRUCTION_TALK.search(sentence) or len(words - title_terms) < 3:
+        if len(words - title_terms) < 3 or any(len(words & old) >= 0.7 * len(words) for old in seen):
             continue
-        key = frozenset(words)
-        if key in seen:
-            continue
-        seen.add(key)
+        seen.append(words)
         overlap = len(terms & (words - title_terms)) + 0.5 * len(terms & words & title_terms)
-        repeated = bool(said) and _trim(sentence) in said
-        scored.append((overlap + 0.8 / (1 + i) - (1000.0 if repeated else 0.0), i))
+        if require_match and aspect is None and not terms & (words - title_terms):
+            continue
+        if aspect is not None:
+            evidence = len(aspect.evidence.findall(sentence))
+            if not evidence:
+                continue
+            overlap += 1.0 + min(evidence, 3)
+        # Quoted before: last, unless it is the one that speaks to the asked aspect.
+        repeated = bool(said) and sentence[:120] in said and aspect is None
+        leans_back = 0.5 if _LEANS_BACK.match(sentence) else 0.0
+        scored.append((overlap - leans_back - (1000.0 if repeated else 0.0) - 0.01 * i, i))
     best = sorted(i for _score, i in sorted(scored, reverse=True)[:count])
-    return [_trim(candidates[i]) for i in best]
+    return [candidates[i] for i in best]
 
 
-def _trim(sentence: str, limit: int = 400) -> str:
-    return sentence if len(sentence) <= limit else sentence[: limit - 1].rsplit(" ", 1)[0] + "…"
+def _fit_lines(heads: Sequence[str], gists: Sequence[str], joiner: str) -> list[str]:
+    """One line per paper (head, then its gist) within one Discord message:
+    when the list would not fit, the last lines lose their gist first, so no
+    line is cut and every paper stays listed."""
+    keep = [bool(g) for g in gists]
+
+    def size() -> int:
+        return sum(len(h) + (len(joiner) + len(g) if k else 0) + 1 for h, g, k in zip(heads, gists, keep))
+
+    for i in reversed(range(len(heads))):
+        if size() <= LIST_BUDGET:
+            break
+        keep[i] = False
+    return [h + (joiner + g if k else "") for h, g, k in zip(heads, gists, keep)]
+
+
+def _week_number(paper: Paper) -> int:
+    """Newest digest week of a paper as a sortable number (0 when undated)."""
+    return int(max(paper.weeks, default="0").replace("-", "") or 0)
+
+
+def _names_something(understood: Understood, catalogue: Catalogue) -> bool:
+    """Does the question name something of its own: a paper's name, or a
+    specific model or method (acronym, CamelCase, name with a number)?"""
+    return bool(_named_papers(understood, catalogue)) or bool(query_names(understood.query))
+
+
+def _named_papers(understood: Understood, catalogue: Catalogue) -> list[Paper]:
+    """Papers the question names outright: its subject words, or its whole
+    query less the asking words ("what is The Mamba in the Llama about")."""
+    return catalogue.named(name_of(understood.subject)) or catalogue.named(name_of(understood.query))
 
 
 def _strip_citations(text: str) -> str:

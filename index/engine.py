@@ -11,7 +11,7 @@ import functools
 import logging
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
@@ -244,18 +244,11 @@ class Engine:
     ) -> "Answer":
         return self.answerer().answer(question, history=history, filters=filters)
 
+    @reports_store_failures
     def ask_week(self, question: str, week: str, history: Sequence["Turn"] = ()) -> "Answer":
-        """Answer from one digest week's papers first (a question in that week's
-        announcement thread); when they hold nothing relevant, answer from every
-        digest and say so, rather than abstain on something the index does cover."""
-        from index.retrieve import SearchFilters
-
-        answer = self.ask(question, history, filters=SearchFilters(week=week))
-        if not answer.abstained:
-            return answer
-        wider = self.ask(question, history)
-        note = f"Nothing in the digest of {week} covers this, so this answer looks at every digest."
-        return replace(wider, notice=f"{note} {wider.notice}" if wider.notice else note)
+        """A question in a week's announcement thread (the answerer decides how
+        that week's papers come first)."""
+        return self.answerer().answer(question, history=history, prefer_week=week)
 
     def week_papers(self, week: str | None = None) -> tuple[str | None, list[Paper]]:
         """The papers of one digest week (the latest by default), in digest order."""

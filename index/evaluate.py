@@ -6,6 +6,17 @@ A returned paper matches an expectation when its arXiv id or title contains it
 hit@1 / hit@5 / MRR, files with several by recall@10, files without ``expect``
 by the share of questions the answerer abstains on.  The three retrievers are
 reported side by side so a change that helps one and hurts another shows.
+
+Three kinds score whole answers (the answerer run on each retriever in turn):
+
+* time questions, ``{"q": ..., "weeks": [digest weeks]}`` (optionally ``expect``):
+  right when the answer does not abstain and every week it used is expected;
+* covered conversational questions, ``{"q": ..., "expect": [...], "kind": "covered"}``:
+  the digests cover them, so any abstention is a false one, and the answer must
+  cite the paper;
+* follow-up pairs, ``{"turns": [first, second], "expect": [...]}`` (optionally
+  ``contains``, a phrase the second answer should quote): the second answer,
+  given the first as history, must cite the first one's paper.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from index.models import Paper
 from index.retrieve import MODES
 
 if TYPE_CHECKING:
+    from index.answer import Answer
     from index.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -29,6 +41,10 @@ log = logging.getLogger(__name__)
 class Question:
     q: str
     expect: tuple[str, ...] = ()
+    weeks: tuple[str, ...] = ()
+    turns: tuple[str, ...] = ()
+    kind: str = ""
+    contains: str = ""
 
 
 @dataclass
@@ -36,7 +52,7 @@ class FileReport:
     """Metrics for one question file; ``retrievers`` maps mode → metric → value."""
 
     path: str
-    kind: str  # "single" | "multi" | "abstain"
+    kind: str  # "single" | "multi" | "abstain" | "time" | "covered" | "follow_up"
     questions: int
     retrievers: dict[str, dict[str, float]] = field(default_factory=dict)
     answers: dict[str, float] = field(default_factory=dict)
@@ -79,12 +95,30 @@ def load_questions(path: str | Path) -> list[Question]:
             item = json.loads(line)
         except ValueError:
             raise QuestionFileError(f"{path}:{n}: not a JSON line") from None
-        if not isinstance(item, dict) or not isinstance(item.get("q"), str) or not item["q"].strip():
+        if not isinstance(item, dict):
             raise QuestionFileError(f'{path}:{n}: expected {{"q": "question", "expect": [...]}}')
-        expect = item.get("expect") or ()
-        if isinstance(expect, str) or not isinstance(expect, (list, tuple)):
-            raise QuestionFileError(f'{path}:{n}: "expect" must be a list of arXiv ids or title fragments')
-        questions.append(Question(q=item["q"], expect=tuple(str(e) for e in expect)))
+        turns = item.get("turns") or ()
+        if not isinstance(turns, (list, tuple)) or not all(isinstance(t, str) and t.strip() for t in turns):
+            raise QuestionFileError(f'{path}:{n}: "turns" must be a list of questions')
+        q = item.get("q", turns[-1] if turns else None)
+        if not isinstance(q, str) or not q.strip():
+            raise QuestionFileError(f'{path}:{n}: expected {{"q": "question", "expect": [...]}}')
+        fields = {}
+        for key in ("expect", "weeks"):
+            value = item.get(key) or ()
+            if isinstance(value, str) or not isinstance(value, (list, tuple)):
+                raise QuestionFileError(f'{path}:{n}: "{key}" must be a list')
+            fields[key] = tuple(str(v) for v in value)
+        questions.append(
+            Question(
+                q=q,
+                expect=fields["expect"],
+                weeks=fields["weeks"],
+                turns=tuple(turns),
+                kind=str(item.get("kind") or ""),
+                contains=str(item.get("contains") or ""),
+            )
+        )
     if not questions:
         raise QuestionFileError(f"{path} has no questions")
     return questions
@@ -106,6 +140,9 @@ def evaluate_file(engine: "Engine", path: str | Path, questions: Sequence[Questi
     """Score one question file; ``questions``, when the caller has already loaded
     (and so checked) them, saves reading the file again."""
     questions = list(load_questions(path) if questions is None else questions)
+    answer_kind = _answer_kind(questions)
+    if answer_kind:
+        return _evaluate_answers(engine, str(path), answer_kind, questions)
     if all(not q.expect for q in questions):
         return _evaluate_abstain(engine, str(path), questions)
     kind = "multi" if any(len(q.expect) > 1 for q in questions) else "single"
@@ -160,6 +197,81 @@ def _evaluate_abstain(engine: "Engine", path: str, questions: Sequence[Question]
         else:
             report.misses.append({"q": q.q, "answered_with": [c.title for c in answer.citations]})
     report.answers = {"abstained": abstained / len(questions) if questions else 0.0}
+    return report
+
+
+def _answer_kind(questions: Sequence[Question]) -> str:
+    if any(q.turns for q in questions):
+        return "follow_up"
+    if any(q.weeks for q in questions):
+        return "time"
+    if any(q.kind == "covered" for q in questions):
+        return "covered"
+    return ""
+
+
+def _cites(answer: "Answer", expect: Sequence[str]) -> bool:
+    return any(
+        any(e.lower() in (c.arxiv_id or "").lower() or e.lower() in c.title.lower() for e in expect)
+        for c in answer.citations
+    )
+
+
+def _evaluate_answers(engine: "Engine", path: str, kind: str, questions: Sequence[Question]) -> FileReport:
+    """Whole answers, once per retriever: the answerer's understanding of the
+    question is the same for all three, so differences come from retrieval."""
+    from index.answer import Turn
+    from index.question import understand
+
+    report = FileReport(path=path, kind=kind, questions=len(questions))
+    answerer = engine.answerer()
+    for mode in MODES:
+        right: list[float] = []
+        cited: list[float] = []
+        quoted: list[float] = []
+        ranked: list[int | None] = []
+        for q in questions:
+            if kind == "follow_up":
+                first = answerer.answer(q.turns[0], mode=mode)
+                answer = answerer.answer(q.turns[-1], history=[Turn(q.turns[0], first.text)], mode=mode)
+                first_ids = {c.paper_id for c in first.citations}
+                ok = _cites(first, q.expect) and bool(first_ids & {c.paper_id for c in answer.citations}) and _cites(answer, q.expect)
+                right.append(float(ok))
+                if q.contains:
+                    quoted.append(float(q.contains.lower() in answer.text.lower()))
+                problem = None if ok else "the follow-up did not cite the thread's paper"
+            elif kind == "time":
+                answer = answerer.answer(q.q, mode=mode)
+                ok = not answer.abstained and bool(answer.weeks) and set(answer.weeks) <= set(q.weeks)
+                right.append(float(ok))
+                if q.expect:
+                    cited.append(float(_cites(answer, q.expect)))
+                problem = None if ok else f"answered from {answer.weeks or 'no week'}" + (" (abstained)" if answer.abstained else "")
+            else:
+                answer = answerer.answer(q.q, mode=mode)
+                right.append(float(not answer.abstained))
+                cited.append(float(_cites(answer, q.expect)))
+                # Retrieval alone on what the answerer searches for (framing removed),
+                # before a named paper is put first: where the retrievers differ.
+                query = understand(q.q, answerer.catalogue().weeks).query
+                ranked.append(_first_hit_rank([h.paper for h in engine.search(query, k=5, mode=mode)], q.expect))
+                problem = "abstained" if answer.abstained else (None if cited[-1] else "did not cite the paper")
+            if mode == "hybrid" and problem:
+                report.misses.append({"q": " → ".join(q.turns) or q.q, "problem": problem})
+        metrics = {
+            "time": {"right_weeks": _mean(right)},
+            "covered": {
+                "answered": _mean(right),
+                "cites_expected": _mean(cited),
+                "search_hit@1": _mean([1.0 if r == 1 else 0.0 for r in ranked]),
+            },
+            "follow_up": {"cites_thread_paper": _mean(right)},
+        }[kind]
+        if kind == "time" and cited:
+            metrics["cites_expected"] = _mean(cited)
+        if quoted:
+            metrics["quotes_expected"] = _mean(quoted)
+        report.retrievers[mode] = metrics
     return report
 
 

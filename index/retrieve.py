@@ -63,9 +63,13 @@ class SearchFilters:
     until: str | None = None
     week: str | None = None
     topic: str | None = None
+    #: Any of these digest weeks (a month, "early October").
+    weeks: tuple[str, ...] = ()
 
     def allows(self, paper: Paper) -> bool:
         if self.week and self.week not in paper.weeks:
+            return False
+        if self.weeks and not set(self.weeks) & set(paper.weeks):
             return False
         if self.since and (paper.date or "") < self.since:
             return False
@@ -79,7 +83,7 @@ class SearchFilters:
 
     @property
     def active(self) -> bool:
-        return any((self.since, self.until, self.week, self.topic))
+        return any((self.since, self.until, self.week, self.topic, self.weeks))
 
 
 @dataclass

@@ -215,6 +215,8 @@ def test_prompt_injection_in_a_digest_stays_data(tmp_path: Path) -> None:
 def test_cli_ask_json_contract(fixture_data_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     result = run_cli("ask", "what is OLMoE?", "--json", "--data-dir", str(fixture_data_dir), env=chroma_env(fixture_data_dir))
     data = json.loads(result.stdout)
-    assert set(data) >= {"question", "answer", "abstained", "backend", "citations"}
+    assert set(data) >= {"question", "answer", "abstained", "backend", "weeks", "citations"}
     assert data["citations"][0]["arxiv_id"] == "2409.02060"
-    assert set(data["citations"][0]) == {"n", "paper_id", "title", "url", "arxiv_id"}
+    assert set(data["citations"][0]) == {"n", "paper_id", "title", "url", "arxiv_id", "week"}
+    assert data["weeks"] == [data["citations"][0]["week"]] == ["2024-09-08"]
+    assert "_From the digest of 2024-09-08._" in data["answer"]  # the visible stamp stays
