@@ -73,6 +73,15 @@ TARGETS: dict[str, tuple[Target, ...]] = {
     ),
     "holdout_multi.jsonl": (Target("held-out multi recall@10", "retrievers", "recall@10", 0.90),),
     "holdout_abstain.jsonl": (Target("held-out abstain", "answers", "abstained", 7 / 8),),
+    # The questions people ask (issue 12): week/time, covered conversational, follow-ups.
+    "dev_time.jsonl": (Target("time: answered from the right weeks", "retrievers", "right_weeks", 0.90),),
+    "dev_covered.jsonl": (Target("covered: no false abstention", "retrievers", "answered", 1.0),),
+    "dev_followup.jsonl": (Target("follow-up cites the thread's paper", "retrievers", "cites_thread_paper", 0.90),),
+    "holdout_time.jsonl": (Target("held-out time: right weeks", "retrievers", "right_weeks", 0.90),),
+    "holdout_covered.jsonl": (Target("held-out covered: no false abstention", "retrievers", "answered", 1.0),),
+    "holdout_followup.jsonl": (
+        Target("held-out follow-up cites the thread's paper", "retrievers", "cites_thread_paper", 0.90),
+    ),
 }
 
 
@@ -109,15 +118,17 @@ def retriever_table(reports: list[FileReport]) -> str:
 
 
 def check_targets(reports: list[FileReport]) -> tuple[str, list[str]]:
-    """The target table and the failures; a set with MRR lets hybrid lose to neither retriever alone."""
+    """The target table and the failures.  Besides its bounds, hybrid may lose to
+    neither retriever alone on any metric a set is judged by (and on MRR)."""
     lines = ["| target | value | minimum | |", "|---|---:|---:|---|"]
     failures: list[str] = []
     for report in reports:
         name = Path(report.path).name
         targets = list(TARGETS.get(name, ()))
-        if "mrr" in report.retrievers.get("hybrid", {}):
-            best_single = max(report.retrievers[m]["mrr"] for m in MODES if m != "hybrid")
-            targets.append(Target(f"{name}: hybrid MRR ≥ best single retriever", "retrievers", "mrr", best_single))
+        judged = {t.key for t in targets if t.section == "retrievers"} | ({"mrr"} & set(report.retrievers.get("hybrid", {})))
+        for key in sorted(judged):
+            best_single = max(report.retrievers[m][key] for m in MODES if m != "hybrid")
+            targets.append(Target(f"{name}: hybrid {key} ≥ best single retriever", "retrievers", key, best_single))
         for target in targets:
             value = target.value(report)
             ok = value >= target.minimum - 1e-9
