@@ -58,6 +58,9 @@ class UserFacingError(Exception):
     """An error whose message is written for the user (short, no internals)."""
 
 
+#: Discord's error code for starting a second thread from one message (a thread opened
+#: before a restart: Discord gives a thread started from a message that message's id).
+THREAD_ALREADY_CREATED = 160004
 #: A channel option the bot cannot resolve in this server (another server's, deleted, hidden).
 CANNOT_SEE_CHANNEL = "I can't see that channel: pick a text channel of this server that I can read."
 #: The reply to a request that came in while every answer slot and the queue are taken.

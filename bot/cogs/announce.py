@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Literal
 import discord
 from discord.ext import commands, tasks
 
+from bot.app import THREAD_ALREADY_CREATED
 from bot.discord_render import Announcement, Outgoing, announcement
 from bot.schedule import WeeklySlot, utc_text
 from bot.state import Progress
@@ -61,14 +62,17 @@ log = logging.getLogger(__name__)
 
 #: Threads opened under announcements stay open for a week of questions.
 THREAD_ARCHIVE_MINUTES = 10080
-#: Discord's error code for starting a second thread from one message.
-THREAD_ALREADY_CREATED = 160004
 #: Messages read back when checking whether an interrupted post reached Discord.
 HISTORY_LOOKUP = 50
 #: How far before its claim an interrupted post is looked for (clocks differ a little).
 CLOCK_SLACK_S = 60.0
-#: :meth:`AnnounceCog._find` could not read the history, so nobody knows.
-LOOKUP_FAILED = object()
+
+
+class _LookupFailed:
+    """:meth:`AnnounceCog._find` could not read the history, so nobody knows."""
+
+
+LOOKUP_FAILED = _LookupFailed()
 
 Outcome = Literal["posted", "up_to_date", "unconfirmed", "failed"]
 
@@ -346,7 +350,9 @@ class AnnounceCog(commands.Cog):
         await self.bot.blocking(self.bot.state.set_announcement_thread, channel.id, rendered.week, thread_id)
         return thread
 
-    async def _find(self, target: discord.abc.Messageable, part: Outgoing, *, after: int | None) -> "discord.Message | None | object":
+    async def _find(
+        self, target: discord.abc.Messageable, part: Outgoing, *, after: int | None
+    ) -> "discord.Message | None | _LookupFailed":
         """The bot's message with this content after message id ``after`` in ``target``:
         the message, None if it is not there, :data:`LOOKUP_FAILED` if Discord cannot say."""
         me = self.bot.user

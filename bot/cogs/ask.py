@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import BUSY, UserFacingError, followup
+from bot.app import BUSY, THREAD_ALREADY_CREATED, UserFacingError, followup
 from bot.discord_render import Outgoing, answer_messages, clip
 from bot.limits import Busy, bounded_input
 from index.answer import Turn
@@ -35,8 +35,6 @@ MAX_QUESTION = 1000
 THREAD_NAME_LIMIT = 100
 REMEMBERED_THREADS = 2000
 TURNS_KEPT = 6
-#: Discord's error code for starting a second thread from one message.
-THREAD_ALREADY_CREATED = 160004
 
 
 class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button], template=r"paperbot:fb:(?P<answer>\d+):(?P<vote>up|down)"):
