@@ -159,8 +159,12 @@ class MentionPlace:
     async def start(self, question: str) -> None:
         bot = self.cog.bot
         channel_id = self.message.channel.id
-        await bot.blocking(bot.state.begin_question, self.message.id, channel_id, self.guild_id, self.user_id, question)
-        self.begun = True
+        try:
+            await bot.blocking(bot.state.begin_question, self.message.id, channel_id, self.guild_id, self.user_id, question)
+            self.begun = True
+        except DatabaseUnavailable:
+            # Answering matters more than being able to resume the answer after a crash.
+            log.warning("could not record the question of message %s; answering anyway", self.message.id, exc_info=True)
         if not self.in_thread:
             self.target = await self.cog.open_thread(self.message, question)
 
