@@ -21,7 +21,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.limits import AnswerSlots, Cooldown
+from bot.limits import AnswerSlots
 from bot.schedule import utc_now
 from index.store import StoreUnavailable
 
@@ -58,27 +58,43 @@ class UserFacingError(Exception):
     """An error whose message is written for the user (short, no internals)."""
 
 
-class PaperTree(app_commands.CommandTree):
-    """The one error handler for every slash command: short message to the user,
-    full traceback to the log."""
+#: Discord's error code for starting a second thread from one message (a thread opened
+#: before a restart: Discord gives a thread started from a message that message's id).
+THREAD_ALREADY_CREATED = 160004
+#: A channel option the bot cannot resolve in this server (another server's, deleted, hidden).
+CANNOT_SEE_CHANNEL = "I can't see that channel: pick a text channel of this server that I can read."
+#: The reply to a request that came in while every answer slot and the queue are taken.
+BUSY = "I'm answering a lot of questions right now; please ask again in a minute."
 
-    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+
+class PaperTree(app_commands.CommandTree):
+    """The one error handler of the bot: short message to the user, full traceback
+    to the log.  Slash commands get it through :meth:`on_error`; the mention path
+    asks :meth:`error_message` for the same words and delivers them in its place."""
+
+    def error_message(self, error: BaseException, where: str) -> str:
+        """What to tell the user about ``error``; unexpected errors are logged with
+        their traceback (``where``: the command or event that failed)."""
         original = getattr(error, "original", error)
         if isinstance(original, UserFacingError):
-            message = str(original)
-        elif isinstance(error, app_commands.MissingPermissions):
+            return str(original)
+        if isinstance(error, app_commands.CommandOnCooldown):
+            return f"Slow down a little: you can ask again in {max(error.retry_after, 1):.0f}s."
+        if isinstance(error, app_commands.MissingPermissions):
             names = [PERMISSION_NAMES.get(p, p.replace("_", " ").title()) for p in error.missing_permissions]
-            message = f"You need the {' and '.join(names)} permission to do that."
-        elif isinstance(error, app_commands.CheckFailure):
-            message = "You can't use that command here."
-        else:
-            log.error(
-                "command %s failed:\n%s",
-                interaction.command.qualified_name if interaction.command else "?",
-                "".join(traceback.format_exception(original)),
-            )
-            message = failure_message(original)
-        await respond(interaction, message, ephemeral=True)
+            return f"You need the {' and '.join(names)} permission to do that."
+        if isinstance(error, app_commands.TransformerError) and error.type is discord.AppCommandOptionType.channel:
+            # A channel of another server, or one the bot cannot see: Discord's own
+            # client never offers one, so this is a stale list or a crafted request.
+            return CANNOT_SEE_CHANNEL
+        if isinstance(error, app_commands.CheckFailure):
+            return "You can't use that command here."
+        log.error("%s failed:\n%s", where, "".join(traceback.format_exception(original)))
+        return failure_message(original)
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        where = f"command {interaction.command.qualified_name}" if interaction.command else "a command"
+        await respond(interaction, self.error_message(error, where), ephemeral=True)
 
 
 async def respond(interaction: discord.Interaction, content: str, *, ephemeral: bool = False, **kwargs: Any) -> None:
@@ -118,6 +134,11 @@ async def followup(
     interaction.extras[_PLACEHOLDER_USED] = True
 
 
+def _user(user_id: int) -> int:
+    """Cooldown buckets are per user id (a mention and ``/ask`` share one)."""
+    return user_id
+
+
 def intents() -> discord.Intents:
     wanted = discord.Intents.none()
     wanted.guilds = True
@@ -154,7 +175,12 @@ class PaperBot(commands.Bot):
         self.state = state
         self.settings = settings
         self.clock = clock
-        self.cooldown = Cooldown(settings.ask_cooldown)
+        #: One question per ``PAPERBOT_ASK_COOLDOWN`` per user, by mention or ``/ask``.
+        self.cooldown: commands.CooldownMapping[int] = commands.CooldownMapping.from_cooldown(1, settings.ask_cooldown, _user)
+        #: At most one cooldown reaction per user per window, so a flood gets one, not one per message.
+        self.cooldown_notes: commands.CooldownMapping[int] = commands.CooldownMapping.from_cooldown(
+            1, settings.ask_cooldown, _user
+        )
         self.slots = AnswerSlots(settings.max_concurrent_answers)
         self.sync_on_start: int | None = settings.discord_dev_guild_id
         #: Set once the paper index has been opened (see :meth:`_open_index`).

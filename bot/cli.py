@@ -577,7 +577,10 @@ def main(argv: Sequence[str] | None = None, quick_exit: bool = False) -> int:
     except SettingsError as exc:
         print(f"paperbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    setup_logging("DEBUG" if args.verbose else getattr(args, "log_level", "WARNING"), settings.secrets())
+    # The bot's commands (those with a log_level default) log at PAPERBOT_LOG_LEVEL;
+    # one-shot commands only warn, so their output stays what the user asked for.
+    level = settings.log_level if hasattr(args, "log_level") else "WARNING"
+    setup_logging("DEBUG" if args.verbose else level, settings.secrets())
     code = _run(args, settings)
     if quick_exit and args.command in QUICK_EXIT:
         _exit_now(code)

@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sqlite3
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from index.models import Skipped
 from index.sources import LoadedSource, accept_bytes, fetch_url, load_sources
+from index.sqlitedb import Schema, SQLiteFile
 
 if TYPE_CHECKING:
     from index.pipeline import IngestReport
@@ -38,17 +36,23 @@ log = logging.getLogger(__name__)
 
 Status = Literal["unchanged", "changed", "failed"]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sources (
-    spec TEXT PRIMARY KEY,
-    etag TEXT,
-    last_modified TEXT,
-    sha256 TEXT,
-    ingested_at REAL,
-    error TEXT,
-    failed_at REAL
-);
-"""
+#: Numbered migrations (``PRAGMA user_version``): append, never edit one that shipped.
+SCHEMA = Schema(
+    what="source ledger",
+    migrations=(
+        (
+            """CREATE TABLE IF NOT EXISTS sources (
+                spec TEXT PRIMARY KEY,
+                etag TEXT,
+                last_modified TEXT,
+                sha256 TEXT,
+                ingested_at REAL,
+                error TEXT,
+                failed_at REAL
+            )""",
+        ),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -161,37 +165,29 @@ def _probe_url(spec: str, record: SourceRecord | None, *, max_bytes: int, timeou
 
 
 class SourceLedger:
-    """One SQLite file under the data dir: per source, the validators and hash of
-    what was last ingested, and the last failure.  Each write is one atomic statement."""
+    """One SQLite file under the data dir (see :mod:`index.sqlitedb`): per source,
+    the validators and hash of what was last ingested, and the last failure.
+    Each write is one atomic statement.  A lost ledger only costs a full fetch
+    of every source at the next poll."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.executescript(SCHEMA)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            yield db
-        finally:
-            db.close()
+        self.db = SQLiteFile(path, SCHEMA, log=log)
+        self.path = self.db.path
 
     def get(self, spec: str) -> SourceRecord | None:
-        with self._connect() as db:
-            row = db.execute(
+        row = self.db.run(
+            lambda db: db.execute(
                 "SELECT spec, etag, last_modified, sha256, ingested_at, error, failed_at FROM sources WHERE spec = ?", (spec,)
             ).fetchone()
+        )
         return SourceRecord(*row) if row else None
 
     def records(self) -> list[SourceRecord]:
-        with self._connect() as db:
-            rows = db.execute(
+        rows = self.db.run(
+            lambda db: db.execute(
                 "SELECT spec, etag, last_modified, sha256, ingested_at, error, failed_at FROM sources ORDER BY spec"
             ).fetchall()
+        )
         return [SourceRecord(*row) for row in rows]
 
     def settle(self, result: Probe, now: float) -> None:
@@ -203,8 +199,7 @@ class SourceLedger:
         statement = self._settle_statement(result, now)
         if statement is None:
             return
-        with self._lock, self._connect() as db:
-            db.execute(*statement)
+        self.db.run(lambda db: db.execute(*statement), write=True)
 
     @staticmethod
     def _settle_statement(result: Probe, now: float) -> tuple[str, tuple[Any, ...]] | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,6 +29,7 @@ from llama_index.core.storage.docstore import SimpleDocumentStore
 
 from index.embedding import MODEL_NAME, embed_batch, embed_query
 from index.models import Mention, Paper, ParseResult, Skipped
+from index.sqlitedb import storage_problem
 from index.store import (
     CHUNK_KEY,
     CHUNK_OVERLAP,
@@ -52,10 +52,6 @@ Progress = Callable[[int, int], None]
 
 #: Seconds between docstore writes during a long ingest (and always at the end).
 PERSIST_EVERY_S = 20.0
-
-#: Below this much free space a failed write is reported as a full disk.
-LOW_DISK_BYTES = 16 * 1024 * 1024
-
 
 @dataclass
 class IngestReport:
@@ -233,16 +229,7 @@ class Ingestor:
         own error does not say so."""
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             return "the disk is full"
-        where = self.docstore_path.parent
-        while not where.exists() and where != where.parent:
-            where = where.parent
-        try:
-            free: int | None = shutil.disk_usage(where).free
-        except OSError:
-            free = None
-        if free is not None and free < LOW_DISK_BYTES:
-            return f"the disk is full: {free // 1024} KB free"
-        return f"{type(exc).__name__}: {str(exc)[:200]}"
+        return storage_problem(self.docstore_path.parent) or f"{type(exc).__name__}: {str(exc)[:200]}"
 
     def _pipeline(self) -> IngestionPipeline:
         docstore = (

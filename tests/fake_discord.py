@@ -34,7 +34,9 @@ What it models, because the bot's correctness depends on it:
   every REST call on that channel fail as Discord would;
 * who may run a command: ``slash(..., permissions=...)`` sets the invoking
   member's permissions (default: @everyone's, without Manage Server), and
-  channel options (``channels={"channel": id}``) come with their resolved data;
+  channel options (``channels={"channel": id}``) come with their resolved data
+  (a channel of another server, ``other_guild_channels``, or an unknown one too);
+* history: ``GET /channels/{id}/messages`` (``limit``, ``before``, ``after``);
 * the privileged message-content intent: a bot that did not ask for it gets
   an empty ``content`` for messages that do not mention it;
 * reconnects: ``reconnect()`` sends op 7; READY's ``resume_gateway_url`` is a
@@ -187,6 +189,9 @@ class FakeDiscord:
         self.channel_ids = [self.snowflake(), self.snowflake(), self.snowflake()]
         self.no_threads_channel_id = self.channel_ids[2]
         self.channel_errors: dict[int, tuple[int, int, str]] = {}
+        #: A server the bot is not in, and channel ids (``slash(channels=...)``) that belong to it.
+        self.other_guild_id = self.snowflake()
+        self.other_guild_channels: set[int] = set()
         self.requests: list[Request] = []
         self.gateway_received: list[dict[str, Any]] = []
         self.gateway_sent: list[dict[str, Any]] = []
@@ -288,14 +293,14 @@ class FakeDiscord:
             data["permissions"] = str(permissions)
         return data
 
-    def text_channel(self, channel_id: int, position: int = 0) -> dict[str, Any]:
+    def text_channel(self, channel_id: int, position: int = 0, guild_id: int | None = None) -> dict[str, Any]:
         overwrites = []
         if channel_id == self.no_threads_channel_id:
             overwrites = [{"id": str(self.bot_role_id), "type": 0, "allow": "0", "deny": str(CREATE_PUBLIC_THREADS)}]
         return {
             "id": str(channel_id),
             "type": 0,
-            "guild_id": str(self.guild_id),
+            "guild_id": str(guild_id or self.guild_id),
             "name": f"papers-{position}",
             "position": position,
             "permission_overwrites": overwrites,
@@ -554,6 +559,8 @@ class FakeDiscord:
             return self._error(rec, status, code, message)
         if m == "POST" and p[2:] == ["typing"]:
             return self._ok(rec, None, 204)
+        if m == "GET" and p[2:] == ["messages"]:
+            return self._ok(rec, self._history(channel_id, rec.query))
         if m == "POST" and p[2:] == ["messages"]:
             errors = message_errors(body)
             if errors:
@@ -580,6 +587,19 @@ class FakeDiscord:
         if m in ("PUT", "DELETE") and len(p) >= 6 and p[4] == "reactions":
             return self._ok(rec, None, 204)
         return self._error(rec, 404, 0, "404: Not Found")
+
+    def _history(self, channel_id: int, query: dict[str, str]) -> list[dict[str, Any]]:
+        """``GET /channels/{id}/messages``: newest first; with ``after``, the ``limit``
+        messages right after that id (still newest first), as Discord answers."""
+        limit = min(int(query.get("limit", 50)), 100)
+        found = sorted((m for m in self.messages.values() if int(m["channel_id"]) == channel_id), key=lambda m: int(m["id"]))
+        if "after" in query:
+            found = [m for m in found if int(m["id"]) > int(query["after"])][:limit]
+        else:
+            if "before" in query:
+                found = [m for m in found if int(m["id"]) < int(query["before"])]
+            found = found[-limit:]
+        return list(reversed(found))
 
     async def _start_thread(self, rec: Request, channel_id: int, message_id: int, body: dict[str, Any]) -> web.Response:
         if channel_id not in self.channel_ids:
@@ -974,12 +994,18 @@ class FakeDiscord:
         data = self.command_data(name, opts)
         if channels:
             data["resolved"] = {
-                "channels": {
-                    str(c): {**self.text_channel(c, self.channel_ids.index(c)), "permissions": str(permissions)}
-                    for c in channels.values()
-                }
+                "channels": {str(c): {**self.resolved_channel(c), "permissions": str(permissions)} for c in channels.values()}
             }
         return await self.interact(2, data, user_id=user_id, channel_id=channel_id, permissions=permissions)
+
+    def resolved_channel(self, channel_id: int) -> dict[str, Any]:
+        """A channel option as Discord resolves it: one of this guild's channels, a
+        channel of ``other_guild_id``, or (any other id) a channel of this guild
+        the bot has never been told about."""
+        if channel_id in self.channel_ids:
+            return self.text_channel(channel_id, self.channel_ids.index(channel_id))
+        guild = self.other_guild_id if channel_id in self.other_guild_channels else self.guild_id
+        return self.text_channel(channel_id, guild_id=guild)
 
     async def autocomplete(self, name: str, option: str, current: str, *, user_id: int) -> PendingInteraction:
         """A user types ``current`` into ``/name option:`` (type 4 interaction)."""

@@ -220,8 +220,16 @@ async def test_a_refusing_or_deleted_channel_is_skipped_and_shown_in_status(
         assert warned.startswith(f"Subscribed <#{interrupted}>") and "missing Create Public Threads" in warned
         ghost = fake.snowflake()  # subscribed once, deleted since
         await asyncio.to_thread(s.bot.state.subscribe, fake.guild_id, ghost, 4242)
-        # The bot died last time between claiming this post and recording Discord's answer.
+        # The bot died last time between claiming this post and recording Discord's answer,
+        # and it may not read that channel's history to find out whether the post went out.
         await asyncio.to_thread(s.bot.state.claim_announcement, interrupted, week)
+
+        async def no_history(rec: Request) -> Any:
+            if rec.method == "GET" and rec.parts == ["channels", str(interrupted), "messages"]:
+                return fake._error(rec, 403, 50001, "Missing Access")
+            return None
+
+        fake.before.append(no_history)
         fake.channel_errors[refusing] = FORBIDDEN
 
         clock.now = MONDAY

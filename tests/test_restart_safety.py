@@ -3,17 +3,16 @@
 * The bot (``paperbot run``, a real subprocess against the fake Discord served
   from this process) is killed with SIGKILL exactly when Discord has accepted the
   weekly announcement in the first subscribed channel but before the bot heard
-  back.  After a restart that channel is not posted again (the claim is
-  unconfirmed, logged and shown), the second channel, never reached, gets its
-  post once, and subscriptions, feedback, announced weeks and the paper count
-  are what they were.
+  back.  After a restart that channel is not posted again (the restarted bot
+  finds the post in the channel's history, records it and opens its thread),
+  the second channel, never reached, gets its post once, and subscriptions,
+  feedback, announced weeks and the paper count are what they were.
 * ``paperbot ingest`` is killed with SIGKILL after its first batch reached Chroma
   and before the last; running it again gives every paper exactly once (same
   paper count, one chunk set per paper), and a third run changes nothing.
 
-Not covered here: a kill while the rest of a week's digest is being posted into
-the announcement thread (the channel post is confirmed, so it is never repeated,
-but the remaining thread pages are not resumed after the restart).
+A kill while the rest of a week's digest is being posted into the announcement
+thread, and one while a mention is being answered, are in ``test_discord_state.py``.
 """
 
 from __future__ import annotations
@@ -128,7 +127,7 @@ async def test_kill_9_mid_announcement_then_restart_duplicates_and_loses_nothing
             restarted = BotProcess(tmp_path, env)
             await restarted.start()
             try:
-                warning = await restarted.wait_for_line("never confirmed")
+                warning = await restarted.wait_for_line("was posted but not recorded")
                 assert str(first) in warning and WEEK in warning
                 await restarted.wait_for_line(f"announced the digest of week {WEEK} in channel {second}")
                 await fake.wait_for(lambda r: r.parts == ["channels", str(second), "messages"] and r.status == 200)
@@ -148,10 +147,14 @@ async def test_kill_9_mid_announcement_then_restart_duplicates_and_loses_nothing
     state = BotState(data_dir / "bot.sqlite3")
     assert [(s.channel_id, s.guild_id) for s in state.subscriptions()] == subscriptions_before
     assert state.feedback() == feedback_before
-    assert state.claim_announcement(first, WEEK).outcome == "unconfirmed"  # recorded, never re-posted
+    assert state.claim_announcement(first, WEEK).outcome == "sent"  # found in the channel, recorded, never re-posted
     assert state.claim_announcement(second, WEEK).outcome == "sent"
     problems = {s.channel_id: s.problem for s in state.subscriptions()}
-    assert "interrupted" in (problems[first] or "") and problems[second] is None
+    assert problems[first] is None and problems[second] is None
+    assert {s.channel_id: s.last_week for s in state.subscriptions()} == {first: WEEK, second: WEEK}
+    # The first channel's questions thread was opened by the restarted bot, from the post it found.
+    threads = [r for r in fake.requests if r.path.endswith("/threads")]
+    assert sorted(r.parts[1] for r in threads) == sorted([str(first), str(second)]) and all(r.status == 201 for r in threads)
     assert engine.store.count_papers() == 3
 
 

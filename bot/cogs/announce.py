@@ -26,9 +26,15 @@ Exactly once per channel and week:
 * per channel, the (channel, week) row is claimed before sending and marked sent
   after Discord confirmed the post.  If Discord refuses (403, 404, 5xx) nothing
   was shown, so the claim is released and the channel retried at the next slot.
-  If the bot dies between sending and recording, the claim stays unconfirmed
-  and is treated as sent (logged, and shown in ``/digest status``): a possibly
-  missed announcement is preferred over a duplicate.
+  If the bot dies between sending and recording, the claim stays unconfirmed;
+  the next run reads the channel's history: the post found there is recorded
+  and finished, a post not found is made now, and when the history cannot be
+  read the claim is treated as sent (logged, and shown in ``/digest status``):
+  a possibly missed announcement is preferred over a duplicate;
+* the questions thread and each message in it follow the same rule (claimed
+  before, recorded after, looked up in the thread when a kill left it open), so
+  a restart finishes an announcement that was cut short, once, before anything
+  else (:meth:`AnnounceCog.resume_unfinished`).
 """
 
 from __future__ import annotations
@@ -36,14 +42,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord.ext import commands, tasks
 
+from bot.app import THREAD_ALREADY_CREATED
 from bot.discord_render import Announcement, Outgoing, announcement
 from bot.schedule import WeeklySlot, utc_text
+from bot.state import Progress
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -54,6 +62,17 @@ log = logging.getLogger(__name__)
 
 #: Threads opened under announcements stay open for a week of questions.
 THREAD_ARCHIVE_MINUTES = 10080
+#: Messages read back when checking whether an interrupted post reached Discord.
+HISTORY_LOOKUP = 50
+#: How far before its claim an interrupted post is looked for (clocks differ a little).
+CLOCK_SLACK_S = 60.0
+
+
+class _LookupFailed:
+    """:meth:`AnnounceCog._find` could not read the history, so nobody knows."""
+
+
+LOOKUP_FAILED = _LookupFailed()
 
 Outcome = Literal["posted", "up_to_date", "unconfirmed", "failed"]
 
@@ -88,6 +107,7 @@ class AnnounceCog(commands.Cog):
         self._run_lock = asyncio.Lock()
         self._refresh_lock = asyncio.Lock()
         self._handled: datetime | None = None
+        self._resumed = False
 
     async def cog_load(self) -> None:
         self.tick.start()
@@ -152,6 +172,10 @@ class AnnounceCog(commands.Cog):
         the stored slot makes every call after the first a no-op until the next slot.
         """
         async with self._run_lock:
+            if not self._resumed:
+                # Once per start, first: what a killed bot left half posted.
+                await self.resume_unfinished()
+                self._resumed = True
             slot = self.slot.latest(now)
             handled = await self.handled_slot()
             if handled is not None and slot <= handled:
@@ -201,16 +225,27 @@ class AnnounceCog(commands.Cog):
         if claim.outcome == "sent":
             return Delivery(channel_id, week, "up_to_date")
         if claim.outcome == "unconfirmed":
-            log.warning(
-                "week %s in channel %s was claimed at %s but its post was never confirmed (the bot stopped mid-post?);"
-                " not posting it again, to avoid a duplicate",
-                week,
-                channel_id,
-                utc_text(claim.since),
-            )
-            problem = f"the post of week {week} was interrupted before Discord confirmed it; not repeated"
-            await self.bot.blocking(state.record_problem, channel_id, problem)
-            return Delivery(channel_id, week, "unconfirmed", problem)
+            found = await self._find(channel, rendered.channel_message, after=_snowflake(claim.since - CLOCK_SLACK_S))
+            if found is LOOKUP_FAILED:
+                log.warning(
+                    "week %s in channel %s was claimed at %s but its post was never confirmed (the bot stopped mid-post?),"
+                    " and the channel's history cannot be read to check; not posting it again, to avoid a duplicate",
+                    week,
+                    channel_id,
+                    utc_text(claim.since),
+                )
+                problem = f"the post of week {week} was interrupted before Discord confirmed it; not repeated"
+                await self.bot.blocking(state.record_problem, channel_id, problem)
+                return Delivery(channel_id, week, "unconfirmed", problem)
+            if isinstance(found, discord.Message):
+                log.warning(
+                    "week %s in channel %s was posted but not recorded (the bot stopped mid-post); finishing it",
+                    week,
+                    channel_id,
+                )
+                await self._posted(subscription, week, found.id, rendered, channel)
+                return Delivery(channel_id, week, "posted")
+            log.warning("week %s in channel %s was claimed but never reached Discord (the bot stopped); posting it", week, channel_id)
         first = rendered.channel_message
         try:
             message = await channel.send(
@@ -219,12 +254,117 @@ class AnnounceCog(commands.Cog):
         except discord.HTTPException as exc:
             await self.bot.blocking(state.release_announcement, channel_id, week)
             return await self._refused(channel_id, week, describe_failure(exc))
-        await self.bot.blocking(state.confirm_announcement, channel_id, week, message.id)
         log.info("announced the digest of week %s in channel %s", week, channel_id)
-        if subscription.problem:
-            await self.bot.blocking(state.record_problem, channel_id, None)
-        await self._thread(message, rendered)
+        await self._posted(subscription, week, message.id, rendered, channel)
         return Delivery(channel_id, week, "posted")
+
+    async def _posted(
+        self, subscription: "Subscription", week: str, message_id: int, rendered: Announcement, channel: discord.TextChannel
+    ) -> None:
+        """The channel post is out: record it for good, then open its thread and post the rest."""
+        state = self.bot.state
+        await self.bot.blocking(state.confirm_announcement, subscription.channel_id, week, message_id)
+        if subscription.problem:
+            await self.bot.blocking(state.record_problem, subscription.channel_id, None)
+        progress = Progress(subscription.channel_id, week, message_id, None, 0, None, message_id)
+        await self._post_rest(channel, progress, rendered)
+
+    # -- finishing what a stopped bot left half done --------------------------------------
+    async def resume_unfinished(self) -> int:
+        """Post the unposted parts (questions thread, remaining pages) of announcements
+        whose channel post went out before the bot stopped; returns how many."""
+        unfinished = await self.bot.blocking(self.bot.state.unfinished_announcements)
+        me = self.bot.user
+        for progress in unfinished:
+            try:
+                channel = await self._channel(progress.channel_id)
+            except Undeliverable as exc:
+                log.warning("cannot finish week %s in channel %s: %s", progress.week, progress.channel_id, exc)
+                await self.bot.blocking(self.bot.state.finish_announcement, progress.channel_id, progress.week)
+                continue
+            week, papers = await self.bot.blocking(self.bot.engine.week_papers, progress.week)
+            if week is None:
+                log.warning("week %s is not in the index any more; its thread in %s stays unfinished", progress.week, progress.channel_id)
+                await self.bot.blocking(self.bot.state.finish_announcement, progress.channel_id, progress.week)
+                continue
+            log.info(
+                "finishing the announcement of week %s in channel %s (%d thread messages were out)",
+                week,
+                progress.channel_id,
+                progress.parts_done,
+            )
+            rendered = announcement(week, papers, me.display_name if me else "paperbot")
+            await self._post_rest(channel, progress, rendered)
+        return len(unfinished)
+
+    async def _post_rest(self, channel: discord.TextChannel, progress: Progress, rendered: Announcement) -> None:
+        """Open the questions thread (unless it is open) and post the thread messages not
+        out yet, each claimed before and recorded after it is sent; a message whose
+        fate a kill left open is looked up in the thread before it is posted again."""
+        state = self.bot.state
+        key = (progress.channel_id, progress.week)
+        target = await self._questions_thread(channel, progress, rendered)
+        parts = rendered.thread_messages
+        done, last_id = progress.parts_done, progress.last_part_id
+        if progress.part_claimed is not None and done < len(parts):
+            landed = await self._find(target, parts[done], after=last_id)
+            if landed is LOOKUP_FAILED:
+                log.warning("message %d of week %s in %s may or may not be out; skipping it", done + 1, progress.week, target.id)
+                done += 1
+                await self.bot.blocking(state.part_posted, *key, done, None)
+            elif isinstance(landed, discord.Message):
+                done += 1
+                await self.bot.blocking(state.part_posted, *key, done, landed.id)
+        for index in range(done, len(parts)):
+            await self.bot.blocking(state.claim_part, *key)
+            sent = await self._send(target, parts[index])
+            if sent is None:
+                break  # Discord refused: nothing was shown, and the rest would fail alike
+            await self.bot.blocking(state.part_posted, *key, index + 1, sent.id)
+        await self.bot.blocking(state.finish_announcement, *key)
+
+    async def _questions_thread(
+        self, channel: discord.TextChannel, progress: Progress, rendered: Announcement
+    ) -> discord.abc.Messageable:
+        """The announcement's thread: the recorded one, a new one, or the one a stopped
+        bot opened without recording it; the channel when no thread can be opened."""
+        if progress.thread_id is not None:
+            return self.bot.get_channel(progress.thread_id) or self.bot.get_partial_messageable(  # type: ignore[return-value]
+                progress.thread_id, guild_id=channel.guild.id
+            )
+        message = channel.get_partial_message(progress.message_id)
+        try:
+            thread: discord.abc.Messageable = await message.create_thread(
+                name=rendered.thread_name, auto_archive_duration=THREAD_ARCHIVE_MINUTES
+            )
+            thread_id = getattr(thread, "id")
+        except discord.HTTPException as exc:
+            if exc.code != THREAD_ALREADY_CREATED:
+                log.warning("no questions thread for week %s in channel %s (%s)", rendered.week, channel.id, exc)
+                problem = f"posted, but could not open the questions thread (Discord said {exc.status})"
+                await self.bot.blocking(self.bot.state.record_problem, channel.id, problem)
+                return channel
+            # Opened before a restart: Discord gives a thread started from a message that message's id.
+            thread_id = progress.message_id
+            thread = self.bot.get_partial_messageable(thread_id, guild_id=channel.guild.id)
+        await self.bot.blocking(self.bot.state.set_announcement_thread, channel.id, rendered.week, thread_id)
+        return thread
+
+    async def _find(
+        self, target: discord.abc.Messageable, part: Outgoing, *, after: int | None
+    ) -> "discord.Message | None | _LookupFailed":
+        """The bot's message with this content after message id ``after`` in ``target``:
+        the message, None if it is not there, :data:`LOOKUP_FAILED` if Discord cannot say."""
+        me = self.bot.user
+        marker = discord.Object(id=after) if after else None
+        try:
+            async for message in target.history(limit=HISTORY_LOOKUP, after=marker, oldest_first=True):
+                if me is not None and message.author.id == me.id and _same_message(message, part):
+                    return message
+        except discord.HTTPException as exc:
+            log.info("cannot read the history of %s (%s)", getattr(target, "id", "?"), exc)
+            return LOOKUP_FAILED
+        return None
 
     async def _channel(self, channel_id: int) -> discord.TextChannel:
         channel = self.bot.get_channel(channel_id)
@@ -237,35 +377,30 @@ class AnnounceCog(commands.Cog):
             raise Undeliverable("not a text channel any more")
         return channel
 
-    async def _thread(self, message: discord.Message, rendered: Announcement) -> None:
-        """Open the questions thread and post the rest of the digest in it (in the
-        channel when a thread cannot be opened)."""
-        target: discord.abc.Messageable = message.channel
+    async def _send(self, target: discord.abc.Messageable, part: Outgoing) -> discord.Message | None:
         try:
-            thread = await message.create_thread(name=rendered.thread_name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)
-        except discord.HTTPException as exc:
-            log.warning("no questions thread for week %s in channel %s (%s)", rendered.week, message.channel.id, exc)
-            problem = f"posted, but could not open the questions thread (Discord said {exc.status})"
-            await self.bot.blocking(self.bot.state.record_problem, message.channel.id, problem)
-        else:
-            await self.bot.blocking(self.bot.state.set_announcement_thread, message.channel.id, rendered.week, thread.id)
-            target = thread
-        for part in rendered.thread_messages:
-            if not await self._send(target, part):
-                break
-
-    async def _send(self, target: discord.abc.Messageable, part: Outgoing) -> bool:
-        try:
-            await target.send(content=part.content, embed=part.embed, allowed_mentions=discord.AllowedMentions.none())
+            return await target.send(content=part.content, embed=part.embed, allowed_mentions=discord.AllowedMentions.none())
         except discord.HTTPException:
             log.warning("could not post the rest of the digest in %s", getattr(target, "id", "?"), exc_info=True)
-            return False
-        return True
+            return None
 
     async def _refused(self, channel_id: int, week: str, problem: str) -> Delivery:
         log.warning("could not announce week %s in channel %s: %s", week, channel_id, problem)
         await self.bot.blocking(self.bot.state.record_problem, channel_id, problem)
         return Delivery(channel_id, week, "failed", problem)
+
+
+def _snowflake(epoch_seconds: float | None) -> int | None:
+    """The smallest Discord id of a message created at that time."""
+    if epoch_seconds is None:
+        return None
+    return discord.utils.time_snowflake(datetime.fromtimestamp(epoch_seconds, timezone.utc))
+
+
+def _same_message(message: discord.Message, part: Outgoing) -> bool:
+    """Is ``message`` the post of ``part`` (same text, same embed title)?"""
+    titles = [embed.title for embed in message.embeds]
+    return message.content == (part.content or "") and titles == ([part.embed.title] if part.embed else [])
 
 
 async def setup(bot: "PaperBot") -> None:

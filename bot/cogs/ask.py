@@ -12,16 +12,18 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractAsyncContextManager, nullcontext
+from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import failure_message, followup
-from bot.discord_render import answer_messages, clip
+from bot.app import BUSY, THREAD_ALREADY_CREATED, UserFacingError, followup
+from bot.discord_render import Outgoing, answer_messages, clip
 from bot.limits import Busy, bounded_input
 from index.answer import Turn
+from index.sqlitedb import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -69,12 +71,188 @@ def feedback_view(answer_id: int) -> discord.ui.View:
     return view
 
 
+#: What an empty question gets: how to ask.
+HOW_TO_ASK = "Ask me about a paper or a topic from the digests, e.g. *what is VPTQ?*"
+#: The reaction on a mention that came too soon after the user's last question.
+COOLING_DOWN = "\N{HOURGLASS}"
+#: Mentions left unanswered by a stopped bot are answered after a restart if younger than this.
+RESUME_WITHIN_S = 6 * 3600
+
+
+class EmptyQuestion(UserFacingError):
+    """Nothing left to ask once mentions and decoration are removed."""
+
+
+class Place(Protocol):
+    """Where a question was asked and how its answer goes out: ``/ask`` or a mention."""
+
+    user_id: int
+    guild_id: int | None
+
+    async def start(self, question: str) -> None:
+        """Acknowledge the question (defer, open a thread) before the slow part."""
+
+    def typing(self) -> AbstractAsyncContextManager[Any]:
+        """Shown while the answer is computed."""
+
+    async def context(self) -> tuple[list[Turn], str | None, int | None]:
+        """(earlier turns, announcement week, channel id the answer goes to)."""
+
+    async def send(self, part: Outgoing, view: discord.ui.View | None, first: bool) -> None:
+        """Post one part of the answer."""
+
+    def answered(self, turn: Turn) -> None:
+        """The whole answer is out."""
+
+
+class SlashPlace:
+    """``/ask``: deferred publicly, the answer in the follow-ups."""
+
+    def __init__(self, interaction: discord.Interaction) -> None:
+        self.interaction = interaction
+        self.user_id = interaction.user.id
+        self.guild_id = interaction.guild_id
+
+    async def start(self, question: str) -> None:
+        await self.interaction.response.defer(thinking=True)
+
+    def typing(self) -> AbstractAsyncContextManager[Any]:
+        return nullcontext()
+
+    async def context(self) -> tuple[list[Turn], str | None, int | None]:
+        return [], None, self.interaction.channel_id
+
+    async def send(self, part: Outgoing, view: discord.ui.View | None, first: bool) -> None:
+        kwargs: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
+        if part.embed is not None:
+            kwargs["embed"] = part.embed
+        if view is not None:
+            kwargs["view"] = view
+        await followup(self.interaction, part.content or "…", **kwargs)
+
+    def answered(self, turn: Turn) -> None:
+        return None
+
+
+class MentionPlace:
+    """A mention: answered in a new thread from the message (in place where threads
+    are not allowed, or in the thread it was asked in), remembered in the state
+    database from acceptance to answer so a restart can finish it."""
+
+    def __init__(
+        self,
+        cog: "AskCog",
+        message: discord.Message | discord.PartialMessage,
+        *,
+        user_id: int,
+        in_thread: bool,
+    ) -> None:
+        self.cog = cog
+        self.message = message
+        self.user_id = user_id
+        self.guild_id = message.guild.id if message.guild else None
+        self.in_thread = in_thread
+        #: Where the answer goes; the channel itself until a thread is open.
+        self.target: discord.abc.Messageable = message.channel
+        self.begun = False
+
+    async def start(self, question: str) -> None:
+        bot = self.cog.bot
+        channel_id = self.message.channel.id
+        try:
+            await bot.blocking(bot.state.begin_question, self.message.id, channel_id, self.guild_id, self.user_id, question)
+            self.begun = True
+        except DatabaseUnavailable:
+            # Answering matters more than being able to resume the answer after a crash.
+            log.warning("could not record the question of message %s; answering anyway", self.message.id, exc_info=True)
+        if not self.in_thread:
+            self.target = await self.cog.open_thread(self.message, question)
+
+    def typing(self) -> AbstractAsyncContextManager[Any]:
+        return self.target.typing()
+
+    @property
+    def threaded(self) -> bool:
+        """Is the answer going into a thread (a new one, or the one it was asked in)?"""
+        return self.in_thread or self.target is not self.message.channel
+
+    async def context(self) -> tuple[list[Turn], str | None, int | None]:
+        bot = self.cog.bot
+        target_id = int(getattr(self.target, "id"))
+        if not self.threaded:
+            return [], None, target_id
+        # Only a thread the question was asked in can be an announcement's thread.
+        week = await bot.blocking(bot.state.announcement_week, target_id) if self.in_thread else None
+        return self.cog.history(target_id), week, target_id
+
+    async def send(self, part: Outgoing, view: discord.ui.View | None, first: bool) -> None:
+        await self.target.send(
+            content=part.content,
+            embed=part.embed,
+            view=view or discord.utils.MISSING,
+            reference=self.message if (first and not self.threaded) else None,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    def answered(self, turn: Turn) -> None:
+        if self.threaded:
+            self.cog.add_turn(int(getattr(self.target, "id")), turn)
+
+    async def note(self, text: str) -> None:
+        """A short message in the answer's place: in the new thread once it is open,
+        else a reply to the question where it was asked."""
+        await self.cog.send_text(self.target, text, reference=self.message if self.target is self.message.channel else None)
+
+    async def close(self) -> None:
+        if self.begun:
+            bot = self.cog.bot
+            await bot.blocking(bot.state.end_question, self.message.id)
+
+
 class AskCog(commands.Cog):
     def __init__(self, bot: "PaperBot") -> None:
         self.bot = bot
         self.threads: OrderedDict[int, list[Turn]] = OrderedDict()
+        self._resumed = False
 
-    # -- shared ------------------------------------------------------------------
+    # -- the one way a question is answered --------------------------------------------
+    async def answer(self, place: Place, raw: str, *, hint: str = HOW_TO_ASK, cooldown: bool = True) -> None:
+        """Answer ``raw`` where it was asked, for ``/ask`` and mentions alike.
+
+        Every question counts against the user's cooldown, an empty one too, so a
+        flood of mentions costs one answer per window.  Refusals are raised, for
+        the tree's error handler to word: :class:`app_commands.CommandOnCooldown`,
+        :class:`EmptyQuestion`, and a :class:`UserFacingError` when the answer slots
+        are full.  If the state database cannot record the answer, it is still
+        posted, without feedback buttons.
+        """
+        if cooldown:
+            bucket = self.bot.cooldown.get_bucket(place.user_id)
+            retry_after = bucket.update_rate_limit() if bucket is not None else None
+            if bucket is not None and retry_after and retry_after > 0:
+                raise app_commands.CommandOnCooldown(bucket, retry_after)
+        question = question_text(raw)
+        if not question:
+            raise EmptyQuestion(hint)
+        await place.start(question)
+        history, week, channel_id = await place.context()
+        try:
+            async with place.typing():
+                answer = await self.compute(question, history, week)
+        except Busy:
+            raise UserFacingError(BUSY) from None
+        answer_id: int | None
+        try:
+            answer_id = await self.remember(answer, guild_id=place.guild_id, channel_id=channel_id, user_id=place.user_id)
+        except DatabaseUnavailable:
+            log.warning("could not record an answer; posting it without feedback buttons", exc_info=True)
+            answer_id = None
+        parts = answer_messages(answer)
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            await place.send(part, feedback_view(answer_id) if last and answer_id is not None else None, i == 0)
+        place.answered(Turn(question=question, answer=answer.text))
+
     async def compute(self, question: str, history: list[Turn], week: str | None = None) -> "Answer":
         """The answer, from one digest week's papers first when ``week`` is given."""
         async with self.bot.slots:
@@ -95,13 +273,13 @@ class AskCog(commands.Cog):
             user_id=user_id,
         )
 
-    def _history(self, thread_id: int) -> list[Turn]:
+    def history(self, thread_id: int) -> list[Turn]:
         turns = self.threads.get(thread_id, [])
         if thread_id in self.threads:
             self.threads.move_to_end(thread_id)
         return list(turns)
 
-    def _add_turn(self, thread_id: int, turn: Turn) -> None:
+    def add_turn(self, thread_id: int, turn: Turn) -> None:
         turns = self.threads.setdefault(thread_id, [])
         turns.append(turn)
         del turns[:-TURNS_KEPT]
@@ -122,101 +300,112 @@ class AskCog(commands.Cog):
         )
         if me not in message.mentions and not replied_to_me:
             return
-        question = question_text(message.content)
-        if not question:
-            if me not in message.mentions:
-                # A reply to the bot with its ping turned off: without the privileged
-                # message-content intent Discord sends such a message with no text.
-                hint = f"I can only read messages that mention me: reply again with @{me.display_name} in it."
-            else:
-                hint = "Ask me about a paper or a topic from the digests, e.g. *what is VPTQ?*"
-            await self._send(message.channel, hint, reference=message)
-            return
-        wait = self.bot.cooldown.retry_after(message.author.id)
-        if wait:
-            await self._send(message.channel, f"Slow down a little: you can ask again in {wait:.0f}s.", reference=message)
-            return
-        in_thread = isinstance(message.channel, discord.Thread)
-        target: discord.abc.Messageable = message.channel
-        if not in_thread:
-            target = await self._open_thread(message, question)
-        history = self._history(target.id) if isinstance(target, discord.Thread) else []
-        week = await self.bot.blocking(self.bot.state.announcement_week, target.id) if in_thread else None
-        try:
-            async with target.typing():
-                answer = await self.compute(question, history, week)
-        except Busy:
-            await self._send(target, "I'm answering a lot of questions right now; please ask again in a minute.")
-            return
-        except Exception as exc:
-            log.exception("answering a mention failed")
-            await self._send(target, failure_message(exc))
-            return
-        answer_id = await self.remember(answer, guild_id=message.guild.id if message.guild else None, channel_id=target.id, user_id=message.author.id)
-        parts = answer_messages(answer)
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            await target.send(
-                content=part.content,
-                embed=part.embed,
-                view=feedback_view(answer_id) if last else discord.utils.MISSING,
-                reference=message if (i == 0 and target is message.channel) else None,
-                allowed_mentions=discord.AllowedMentions.none(),
-            )
-        if isinstance(target, discord.Thread):
-            self._add_turn(target.id, Turn(question=question, answer=answer.text))
+        if me not in message.mentions:
+            # A reply to the bot with its ping turned off: without the privileged
+            # message-content intent Discord sends such a message with no text.
+            hint = f"I can only read messages that mention me: reply again with @{me.display_name} in it."
+        else:
+            hint = HOW_TO_ASK
+        place = MentionPlace(self, message, user_id=message.author.id, in_thread=isinstance(message.channel, discord.Thread))
+        await self._answer_mention(place, message.content, hint=hint)
 
-    async def _open_thread(self, message: discord.Message, question: str) -> discord.abc.Messageable:
-        """A thread from the question's message, or the channel itself when threads are not allowed."""
+    async def _answer_mention(self, place: MentionPlace, raw: str, *, hint: str = HOW_TO_ASK, cooldown: bool = True) -> None:
+        """:meth:`answer` for a mention, its refusals delivered without crowding the
+        channel: a cooldown is one reaction per user per window, never a post."""
+        try:
+            await self.answer(place, raw, hint=hint, cooldown=cooldown)
+        except app_commands.CommandOnCooldown:
+            await self._cooling_down(place)
+        except Exception as exc:
+            await place.note(self.bot.tree.error_message(exc, "answering a mention"))  # type: ignore[attr-defined]
+        finally:
+            try:
+                await place.close()
+            except DatabaseUnavailable:
+                log.warning("could not record that a mention was answered", exc_info=True)
+
+    async def _cooling_down(self, place: MentionPlace) -> None:
+        bucket = self.bot.cooldown_notes.get_bucket(place.user_id)
+        if bucket is not None and bucket.update_rate_limit():
+            return  # this window's reaction is already on an earlier message
+        try:
+            await place.message.add_reaction(COOLING_DOWN)
+        except discord.HTTPException:
+            log.info("could not react to message %s in channel %s", place.message.id, place.message.channel.id)
+
+    async def open_thread(
+        self, message: discord.Message | discord.PartialMessage, question: str
+    ) -> discord.abc.Messageable:
+        """A thread from the question's message, or the channel itself when threads are
+        not allowed.  A thread that exists already (opened before a restart) is reused:
+        Discord gives a thread started from a message that message's id."""
         name = clip(question.replace("\n", " "), THREAD_NAME_LIMIT) or "Question"
         try:
             return await message.create_thread(name=name, auto_archive_duration=1440)
-        except (discord.Forbidden, discord.HTTPException, ValueError, AttributeError) as exc:
+        except discord.HTTPException as exc:
+            if exc.code == THREAD_ALREADY_CREATED:
+                return self.bot.get_partial_messageable(message.id, guild_id=message.guild.id if message.guild else None)
             log.info("no thread in channel %s (%s); answering in place", message.channel.id, exc)
-            return message.channel
+        except (ValueError, AttributeError) as exc:
+            log.info("no thread in channel %s (%s); answering in place", message.channel.id, exc)
+        return message.channel
 
-    async def _send(self, target: Any, content: str, reference: discord.Message | None = None) -> None:
+    async def send_text(self, target: Any, content: str, reference: Any = None) -> None:
         try:
             await target.send(content, reference=reference, allowed_mentions=discord.AllowedMentions.none())
         except discord.HTTPException:
             log.warning("could not send to channel %s", getattr(target, "id", "?"), exc_info=True)
+
+    # -- after a restart -------------------------------------------------------------------
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        if self._resumed:
+            return
+        self._resumed = True
+        try:
+            await self.resume_pending()
+        except Exception:
+            log.exception("answering the questions left by the last run failed")
+
+    async def resume_pending(self) -> int:
+        """Answer the mentions a stopped bot accepted and never answered (it was
+        killed mid-answer); returns how many were answered now."""
+        me = self.bot.user
+        pending = await self.bot.blocking(self.bot.state.pending_questions, RESUME_WITHIN_S)
+        done = 0
+        for record in pending:
+            channel = self.bot.get_channel(record.channel_id)
+            in_thread = not isinstance(channel, discord.TextChannel)
+            if channel is None:
+                channel = self.bot.get_partial_messageable(record.channel_id, guild_id=record.guild_id)
+            message = channel.get_partial_message(record.message_id)  # type: ignore[union-attr]
+            place = MentionPlace(self, message, user_id=record.user_id, in_thread=in_thread)
+            place.begun = True
+            answer_in = self.bot.get_partial_messageable(record.message_id) if not in_thread else channel
+            if me is not None and await self._answered_since(answer_in, record.message_id, me.id):
+                await place.close()  # the answer went out; only its record was missing
+                continue
+            log.info("answering message %s, left unanswered when the bot stopped", record.message_id)
+            await self._answer_mention(place, record.question, cooldown=False)
+            done += 1
+        return done
+
+    async def _answered_since(self, target: Any, message_id: int, me: int) -> bool:
+        """Did the bot post in ``target`` after the question?  False if Discord cannot say."""
+        try:
+            async for posted in target.history(after=discord.Object(id=message_id), limit=20):
+                if posted.author.id == me:
+                    return True
+        except discord.HTTPException:
+            return False
+        return False
 
     # -- /ask -----------------------------------------------------------------------
     @app_commands.command(name="ask", description="Ask a question about the papers in the digests")
     @app_commands.describe(question="What do you want to know? e.g. what is VPTQ?")
     async def ask(self, interaction: discord.Interaction, question: app_commands.Range[str, 1, MAX_QUESTION]) -> None:
         # Discord enforces the option's max_length, but nothing here relies on it.
-        question = question_text(question)
-        if not question:
-            await interaction.response.send_message(
-                "Ask me about a paper or a topic from the digests, e.g. *what is VPTQ?*", ephemeral=True
-            )
-            return
-        wait = self.bot.cooldown.retry_after(interaction.user.id)
-        if wait:
-            await interaction.response.send_message(f"Slow down a little: you can ask again in {wait:.0f}s.", ephemeral=True)
-            return
-        await interaction.response.defer(thinking=True)
-        try:
-            answer = await self.compute(question, [])
-        except Busy:
-            await followup(
-                interaction,
-                "I'm answering a lot of questions right now; please ask again in a minute.",
-                ephemeral=True,
-                allowed_mentions=discord.AllowedMentions.none(),
-            )
-            return
-        answer_id = await self.remember(answer, guild_id=interaction.guild_id, channel_id=interaction.channel_id, user_id=interaction.user.id)
-        parts = answer_messages(answer)
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            kwargs: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
-            if part.embed is not None:
-                kwargs["embed"] = part.embed
-            if last:
-                kwargs["view"] = feedback_view(answer_id)
-            await followup(interaction, part.content or "…", **kwargs)
+        await self.answer(SlashPlace(interaction), question)
 
 
 #: Mentions of anyone (users, roles, channels, @everyone) and markdown decoration:

@@ -20,7 +20,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import UserFacingError, followup
+from bot.app import CANNOT_SEE_CHANNEL, UserFacingError, followup
 from bot.discord_render import DigestStatus, digest_pages, status_text
 from bot.schedule import WeeklySlot, utc_text
 from index.store import StoreUnavailable
@@ -107,6 +107,7 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="The w
     @app_commands.describe(channel="The channel that gets the weekly digest")
     @app_commands.checks.has_permissions(manage_guild=True)
     async def subscribe(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        _same_server(interaction, channel)
         new = await self.bot.blocking(self.bot.state.subscribe, channel.guild.id, channel.id, interaction.user.id)
         if new:
             text = f"Subscribed {channel.mention}: each new weekly digest will be posted there, {self.slot.describe()}."
@@ -124,6 +125,7 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="The w
     @app_commands.describe(channel="The channel that should stop getting the digest")
     @app_commands.checks.has_permissions(manage_guild=True)
     async def unsubscribe(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        _same_server(interaction, channel)
         removed = await self.bot.blocking(self.bot.state.unsubscribe, channel.id)
         text = f"Unsubscribed {channel.mention}: no more digests will be posted there." if removed else f"{channel.mention} was not subscribed."
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
@@ -155,6 +157,13 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="The w
         if stored is None or self.slot.latest(now) > datetime.fromisoformat(stored):
             return "due now"
         return utc_text(self.slot.next(now))
+
+
+def _same_server(interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+    """Managing this server's subscriptions never reaches another server's channel,
+    even one the bot is in (Discord's client offers none, a crafted request might)."""
+    if channel.guild.id != interaction.guild_id:
+        raise UserFacingError(CANNOT_SEE_CHANNEL)
 
 
 async def setup(bot: "PaperBot") -> None:
