@@ -1,4 +1,5 @@
-"""Per-user cooldowns, a global cap on answers being computed, and bounded input.
+"""A global cap on answers being computed, and bounded input (per-user cooldowns
+are discord.py's ``CooldownMapping``, in bot/cogs/ask.py).
 
 Answers cost CPU (embedding, BM25) or money (a paid LLM), so one user cannot
 queue many, and the whole bot computes at most a few at once; anyone turned
@@ -10,31 +11,7 @@ length Discord (or a client that ignores Discord's limits) delivers.
 from __future__ import annotations
 
 import asyncio
-import time
 import unicodedata
-from dataclasses import dataclass, field
-from typing import Callable
-
-
-@dataclass
-class Cooldown:
-    """At most one answer per ``seconds`` per user id."""
-
-    seconds: float
-    clock: Callable[[], float] = time.monotonic
-    _last: dict[int, float] = field(default_factory=dict)
-
-    def retry_after(self, user_id: int) -> float:
-        """Seconds the user must still wait (0 when they may ask now); records the ask."""
-        now = self.clock()
-        last = self._last.get(user_id)
-        if last is not None and now - last < self.seconds:
-            return self.seconds - (now - last)
-        self._last[user_id] = now
-        if len(self._last) > 10_000:
-            horizon = now - self.seconds
-            self._last = {u: t for u, t in self._last.items() if t >= horizon}
-        return 0.0
 
 
 class Busy(Exception):

@@ -4,7 +4,7 @@ A mention in a channel starts a thread from that message and answers there;
 follow-ups in the thread that mention or reply to the bot are answered with the
 thread's earlier turns as history, so "what about its memory use?" resolves.
 In the thread under a weekly digest announcement, questions are answered from
-that week's papers first (``Engine.ask_week``).
+that week's papers first (``Engine.ask_week``, which the answerer serves).
 """
 
 from __future__ import annotations
