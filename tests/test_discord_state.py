@@ -398,6 +398,11 @@ async def test_kill_9_mid_answer_then_the_restart_answers_the_question(tmp_path:
         await restarted.start()
         try:
             (reply,) = await fake.wait_for(lambda r: r.parts == ["channels", str(thread), "messages"] and bool(buttons(r)), timeout=60)
+            # The record is closed right after the post: wait for that, not a fixed time.
+            deadline = asyncio.get_running_loop().time() + 30
+            while await asyncio.to_thread(BotState(data_dir / "bot.sqlite3").pending_questions, 3600):
+                assert asyncio.get_running_loop().time() < deadline, "the answered question stayed pending"
+                await asyncio.sleep(0.05)
         finally:
             if restarted.proc is not None and restarted.proc.returncode is None:
                 restarted.proc.send_signal(signal.SIGTERM)
