@@ -9,12 +9,13 @@ that need them so ``paperbot --help`` stays instant.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Sequence, TextIO
 
 if TYPE_CHECKING:
     from config import Settings
@@ -56,9 +57,31 @@ class Style:
         return self._wrap("36", text)
 
 
+#: Where ``--json`` results go while the command runs with stdout sent to stderr.
+_result_streams: list[TextIO] = []
+
+
 def emit_json(data: Any) -> None:
-    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+    out = _result_streams[-1] if _result_streams else sys.stdout
+    json.dump(data, out, ensure_ascii=False, indent=2)
+    out.write("\n")
+
+
+@contextlib.contextmanager
+def stdout_for_result_only(enabled: bool) -> Iterator[None]:
+    """With ``--json``, stdout holds the one JSON document and nothing else: while
+    the command runs, anything printed (LlamaIndex prints "Metadata length ...
+    close to chunk size" with ``print``) goes to stderr, and :func:`emit_json`
+    writes to the real stdout."""
+    if not enabled:
+        yield
+        return
+    _result_streams.append(sys.stdout)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _result_streams.pop()
 
 
 def build_engine(settings: "Settings") -> "Engine":
@@ -434,7 +457,8 @@ def main(argv: Sequence[str] | None = None, quick_exit: bool = False) -> int:
         print(f"paperbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
     setup_logging("DEBUG" if args.verbose else getattr(args, "log_level", "WARNING"), settings.secrets())
-    code = _run(args, settings)
+    with stdout_for_result_only(args.json):
+        code = _run(args, settings)
     if quick_exit and args.command in QUICK_EXIT:
         _exit_now(code)
     return code

@@ -29,7 +29,8 @@ from llama_index.core.schema import BaseNode, MetadataMode, TransformComponent
 from llama_index.core.storage.docstore import SimpleDocumentStore
 
 from index.embedding import MODEL_NAME, embed_batch, embed_query
-from index.models import Mention, Paper, ParseResult, Skipped
+from index.identity import adopt_stored_ids, combine
+from index.models import Paper, ParseResult, Skipped
 from index.store import (
     CHUNK_KEY,
     CHUNK_OVERLAP,
@@ -47,6 +48,12 @@ BATCH_PAPERS = 64
 
 _EMBED_KEYS = ("title", "orgs", "topics")
 _ALL_KEYS = ("paper_id", "title", "url", "arxiv_id", "date", "date_int", "week", "orgs", "topics", PAPER_JSON_KEY)
+#: Characters of each embedded metadata value.  LlamaIndex's splitter counts the
+#: embedded metadata against every chunk (and raises when it is longer than one),
+#: so those values are bounded here: 300 + 2 x 100 characters stay below ~130
+#: tokens of a 200-token chunk.  The full record is kept in ``paper_json``, which
+#: the splitter does not count (it is excluded from both embed and LLM text).
+_EMBED_LIMITS = {"title": 300, "orgs": 100, "topics": 100}
 
 Progress = Callable[[int, int], None]
 
@@ -85,14 +92,14 @@ def paper_document(paper: Paper) -> Document:
     body = "\n\n".join(part for part in (paper.headline, paper.summary) if part) or paper.title
     metadata = {
         "paper_id": paper.paper_id,
-        "title": paper.title,
+        "title": _clip(paper.title, _EMBED_LIMITS["title"]),
         "url": paper.url or "",
         "arxiv_id": paper.arxiv_id or "",
         "date": paper.date or "",
         "date_int": _date_int(paper.date),
         "week": paper.week or "",
-        "orgs": ", ".join(paper.orgs),
-        "topics": ", ".join(paper.topics),
+        "orgs": _clip(", ".join(paper.orgs), _EMBED_LIMITS["orgs"]),
+        "topics": _clip(", ".join(paper.topics), _EMBED_LIMITS["topics"]),
         PAPER_JSON_KEY: paper_record_json(paper),
     }
     hidden = [k for k in _ALL_KEYS if k not in _EMBED_KEYS]
@@ -105,40 +112,14 @@ def paper_document(paper: Paper) -> Document:
     )
 
 
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def _date_int(date: str | None) -> int:
     """YYYYMMDD as an int, so Chroma can filter date ranges numerically."""
     digits = (date or "").replace("-", "")
     return int(digits) if len(digits) == 8 and digits.isdigit() else 0
-
-
-def combine(stored: Paper | None, fresh: Paper, ingested_sources: set[str]) -> Paper:
-    """Fold a freshly parsed paper into what the store already holds.
-
-    Mentions from the sources being ingested now are replaced (so an edited entry
-    is updated in place, and re-runs never grow the mention list); mentions from
-    other digests are kept, and so is the richer text when another digest has it.
-    """
-    if stored is None:
-        return fresh
-    kept = [m for m in stored.sources if m.source not in ingested_sources]
-    if not kept:
-        return fresh
-    mentions = sorted(set(kept) | set(fresh.sources), key=_mention_key)
-    first = mentions[0]
-    return replace(
-        fresh,
-        url=fresh.url or stored.url,
-        arxiv_id=fresh.arxiv_id or stored.arxiv_id,
-        date=min(filter(None, (fresh.date, stored.date)), default=None),
-        week=first.week or fresh.week or stored.week,
-        source=first.source,
-        line=first.line,
-        headline=fresh.headline or stored.headline,
-        summary=max((fresh.summary, stored.summary), key=len),
-        orgs=list(dict.fromkeys([*fresh.orgs, *stored.orgs])),
-        topics=list(dict.fromkeys([*fresh.topics, *stored.topics])),
-        sources=mentions,
-    )
 
 
 def _same_but_position(a: Paper, b: Paper) -> bool:
@@ -155,10 +136,6 @@ def _same_but_position(a: Paper, b: Paper) -> bool:
     return content(a) == content(b)
 
 
-def _mention_key(m: Mention) -> tuple[str, str, int]:
-    return (m.week or "9999", m.source, m.line or 0)
-
-
 class Ingestor:
     """Runs parsed papers through the LlamaIndex pipeline into the paper store."""
 
@@ -171,20 +148,26 @@ class Ingestor:
         started = time.perf_counter()
         report = IngestReport(skipped=list(parsed.skipped), read_anything=bool(parsed.papers))
         ingested_sources = {m.source for p in parsed.papers for m in p.sources}
-        stored = {p.paper_id: p for p in self.store.get_papers([p.paper_id for p in parsed.papers])}
+        # A paper already stored under another name (another digest's title for
+        # the same arXiv id) keeps its id, so it is updated, not indexed twice.
+        fresh_papers = adopt_stored_ids(
+            parsed.papers, self.store.papers_with_arxiv_ids(p.arxiv_id for p in parsed.papers if p.arxiv_id)
+        )
+        stored = {p.paper_id: p for p in self.store.get_papers([p.paper_id for p in fresh_papers])}
         changed: list[Paper] = []
         moved: list[Paper] = []
-        for fresh in parsed.papers:
+        for fresh in fresh_papers:
             before = stored.get(fresh.paper_id)
             after = combine(before, fresh, ingested_sources)
             if before is None:
-                report.new += 1
                 changed.append(after)
             elif before.to_dict() == after.to_dict():
                 report.unchanged += 1
             else:
-                report.updated += 1
                 (moved if _same_but_position(before, after) else changed).append(after)
+        changed = self._indexable(changed, report)
+        report.new = sum(1 for p in changed if p.paper_id not in stored)
+        report.updated = len(changed) - report.new + len(moved)
         if moved:
             self.store.update_records(moved)
         if changed:
@@ -196,6 +179,28 @@ class Ingestor:
             report.papers, report.new, report.updated, report.unchanged, len(report.skipped), report.seconds,
         )
         return report
+
+    @staticmethod
+    def _indexable(papers: Sequence[Paper], report: IngestReport) -> list[Paper]:
+        """The papers the splitter accepts; each one it rejects is reported as
+        skipped, with its reason, so one odd paper never stops the others.
+
+        Chunking is cheap next to embedding, so every changed paper is split once
+        here, before anything is written."""
+        kept: list[Paper] = []
+        for paper in papers:
+            try:
+                for transform in _chunking():
+                    transform([paper_document(paper)])
+            except Exception as exc:  # the splitter raises ValueError, but any failure is this paper's
+                log.warning("paper %s cannot be indexed", paper.paper_id, exc_info=True)
+                title = paper.title if len(paper.title) <= 80 else paper.title[:79] + "…"
+                report.skipped.append(
+                    Skipped(paper.source, paper.line, f"paper “{title}” not indexed: {type(exc).__name__}: {str(exc)[:160]}")
+                )
+                continue
+            kept.append(paper)
+        return kept
 
     def _write(self, papers: Sequence[Paper], progress: Progress | None) -> None:
         pipeline = self._pipeline()
