@@ -205,6 +205,8 @@ def paper_json(paper: Any) -> dict[str, Any]:
         "arxiv_id": paper.arxiv_id,
         "date": paper.date,
         "orgs": paper.orgs,
+        "authors": paper.authors,
+        "aliases": paper.aliases,
         "summary": paper.summary,
         "topics": paper.topics,
         "sources": sorted({m.source for m in paper.sources}),

@@ -119,7 +119,7 @@ def sources_embed(answer: "Answer") -> discord.Embed:
 
 
 def paper_embed(paper: "Paper", did_you_mean: Sequence["Paper"] = ()) -> discord.Embed:
-    """A paper card: linked title, date, orgs, summary, topics, digest weeks."""
+    """A paper card: linked title, date, authors, orgs, summary, topics, digest weeks."""
     embed = discord.Embed(
         title=clip(safe(paper.title), TITLE_LIMIT),
         url=link_target(paper.url) or None,
@@ -130,6 +130,8 @@ def paper_embed(paper: "Paper", did_you_mean: Sequence["Paper"] = ()) -> discord
         embed.add_field(name="Date", value=paper.date, inline=True)
     if paper.arxiv_id:
         embed.add_field(name="arXiv", value=paper.arxiv_id, inline=True)
+    if paper.authors:
+        embed.add_field(name="Authors", value=clip(safe(", ".join(paper.authors)), FIELD_VALUE_LIMIT), inline=False)
     if paper.orgs:
         embed.add_field(name="Organisations", value=clip(safe(", ".join(paper.orgs)), FIELD_VALUE_LIMIT), inline=False)
     if paper.topics:
