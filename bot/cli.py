@@ -243,6 +243,11 @@ def cmd_ask(args: argparse.Namespace, settings: "Settings") -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: "Settings") -> int:
+    if args.formats:
+        return cmd_eval_formats(args)
+    if not args.files:
+        print("paperbot: eval needs question files (FILE.jsonl) or --formats DIR", file=sys.stderr)
+        return EXIT_USAGE
     from index.evaluate import evaluate_file
 
     engine = build_engine(settings)
@@ -262,6 +267,25 @@ def cmd_eval(args: argparse.Namespace, settings: "Settings") -> int:
             print(f"- ask {name}: {value:.3f}")
         for miss in r.misses:
             print(f"  miss: {json.dumps(miss, ensure_ascii=False)}")
+    return EXIT_OK
+
+
+def cmd_eval_formats(args: argparse.Namespace) -> int:
+    """Parser quality per digest format (fixture digests with expected lists)."""
+    from index.formats import score_formats
+
+    scores = score_formats(Path(args.formats))
+    if args.json:
+        emit_json({"formats": [s.to_json() for s in scores]})
+        return EXIT_OK
+    print("| format | found / expected | exact titles | authors | non-papers indexed | skipped |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for s in scores:
+        authors = f"{s.right_authors}/{s.with_authors}" if s.with_authors else "–"
+        print(f"| {s.name} | {s.found}/{s.expected} | {s.exact_title_rate:.0%} | {authors} | {s.non_papers} ({s.non_paper_rate:.0%}) | {s.skipped} |")
+    for s in scores:
+        for miss in s.misses:
+            print(f"  {s.name}: {miss}")
     return EXIT_OK
 
 
@@ -422,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_announce)
 
     p = sub.add_parser("eval", parents=[common], help="score retrieval and answers on JSONL question sets")
-    p.add_argument("files", nargs="+", metavar="FILE.jsonl")
+    p.add_argument("files", nargs="*", metavar="FILE.jsonl")
+    p.add_argument("--formats", metavar="DIR", help="score the digest parser on DIR/*.md against DIR/*.expected.json instead")
     p.set_defaults(func=cmd_eval)
     return parser
 
