@@ -49,11 +49,15 @@ BATCH_PAPERS = 64
 _EMBED_KEYS = ("title", "orgs", "topics")
 _ALL_KEYS = ("paper_id", "title", "url", "arxiv_id", "date", "date_int", "week", "orgs", "topics", PAPER_JSON_KEY)
 #: Characters of each embedded metadata value.  LlamaIndex's splitter counts the
-#: embedded metadata against every chunk (and raises when it is longer than one),
-#: so those values are bounded here: 300 + 2 x 100 characters stay below ~130
-#: tokens of a 200-token chunk.  The full record is kept in ``paper_json``, which
+#: embedded metadata against every chunk (it raises when the metadata is longer
+#: than a chunk, and prints a warning when under 50 tokens are left), so those
+#: values are bounded here, first in characters, then in tokens
+#: (:func:`_fit_metadata`).  The full record is kept in ``paper_json``, which
 #: the splitter does not count (it is excluded from both embed and LLM text).
 _EMBED_LIMITS = {"title": 300, "orgs": 100, "topics": 100}
+#: Tokens of embedded metadata a chunk carries at most: half of it, so every
+#: chunk keeps 100 tokens of text whatever a digest puts in a title.
+_EMBED_METADATA_TOKENS = CHUNK_SIZE // 2
 
 Progress = Callable[[int, int], None]
 
@@ -102,6 +106,7 @@ def paper_document(paper: Paper) -> Document:
         "topics": _clip(", ".join(paper.topics), _EMBED_LIMITS["topics"]),
         PAPER_JSON_KEY: paper_record_json(paper),
     }
+    _fit_metadata(metadata)
     hidden = [k for k in _ALL_KEYS if k not in _EMBED_KEYS]
     return Document(
         id_=paper.paper_id,
@@ -110,6 +115,21 @@ def paper_document(paper: Paper) -> Document:
         excluded_embed_metadata_keys=hidden,
         excluded_llm_metadata_keys=hidden,
     )
+
+
+def _fit_metadata(metadata: dict[str, Any]) -> None:
+    """Shorten the embedded metadata values (longest first) until they fit in
+    :data:`_EMBED_METADATA_TOKENS`: 300 characters of an unusual title can be
+    more tokens than a whole chunk."""
+    from llama_index.core.utils import get_tokenizer
+
+    tokenizer = get_tokenizer()
+    while True:
+        text = "\n".join(f"{k}: {metadata[k]}" for k in _EMBED_KEYS)
+        if len(tokenizer(text)) <= _EMBED_METADATA_TOKENS:
+            return
+        longest = max(_EMBED_KEYS, key=lambda k: len(metadata[k]))
+        metadata[longest] = _clip(metadata[longest], max(len(metadata[longest]) * 3 // 4, 2))
 
 
 def _clip(text: str, limit: int) -> str:
