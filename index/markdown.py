@@ -8,9 +8,10 @@ extraction reads: bold as ``**…**``, links as ``[text](url)`` (angle-bracket
 ``<url>`` destinations unwrapped), ``<br>`` kept, everything else plain text;
 italics, images (badges) and other HTML are dropped.
 
-Chosen over mistune by measurement (bench/formats.py): mistune parsed a 0.65 MB
-table digest in 0.20 s against 0.40 s, but gives no source line numbers, which
-every mention and every skipped entry reports.
+Chosen over mistune after measuring both (bench/formats.py, a generated 1 MB
+dair-ai-shaped digest): both take 1.0-1.5 s per MB on this box, which one is
+faster changing between runs, but only markdown-it-py gives the source line of
+every block, which every mention and every skipped entry reports.
 
 Digests are prose written by people, and CommonMark's code rules turn their
 mistakes into lost papers (an unclosed `````, a 4-space indent, a ``<div>`` line
