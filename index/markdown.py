@@ -35,6 +35,11 @@ from markdown_it.token import Token
 MAX_LINE_CHARS = 20_000
 
 _BLOCK_START = re.compile(r"^ {0,3}(?:\d{1,9}[.)]|[-*+]|#{1,6})(?:[ \t]|$)")
+#: One container marker at the start of a line: a list item or a quote.
+_CONTAINER = re.compile(r"[ \t]{0,3}(?:>[ \t]?|(?:\d{1,9}[.)]|[-*+])(?:[ \t]+|$))")
+#: Containers one line may open.  markdown-it-py drops everything after a block
+#: nested deeper than its ``maxNesting``, so "0. 0. 0. 0. …" must not nest.
+MAX_MARKERS_PER_LINE = 3
 _TABLE_LINE = re.compile(r"^ {0,3}\|")
 _BR = re.compile(r"^<br\s*/?>$", re.I)
 
@@ -82,7 +87,8 @@ class Block:
 
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark").enable("table").disable(["fence", "code", "html_block", "lheading"])
+    parser = MarkdownIt("commonmark", {"maxNesting": 100})
+    return parser.enable("table").disable(["fence", "code", "html_block", "lheading"])
 
 
 def parse_blocks(text: str) -> list[Block]:
@@ -101,7 +107,7 @@ def _prepare(text: str) -> tuple[list[str], list[int]]:
     origin: list[int] = []
     previous = ""
     for n, raw in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
-        line = raw[:MAX_LINE_CHARS]
+        line = _flatten(raw[:MAX_LINE_CHARS])
         if previous.strip() and _BLOCK_START.match(line) and not (_TABLE_LINE.match(previous) and "|" in line):
             lines.append("")
             origin.append(n)
@@ -109,6 +115,22 @@ def _prepare(text: str) -> tuple[list[str], list[int]]:
         origin.append(n)
         previous = line
     return lines, origin
+
+
+def _flatten(line: str) -> str:
+    """The line, with the list and quote markers after the first few turned into
+    text (a backslash before the next one), so no line nests blocks deeply."""
+    pos = 0
+    for _ in range(MAX_MARKERS_PER_LINE):
+        m = _CONTAINER.match(line, pos)
+        if not m or m.end() == pos:
+            return line
+        pos = m.end()
+    m = _CONTAINER.match(line, pos)
+    if not m or m.end() == pos:
+        return line
+    start = pos + len(line[pos:]) - len(line[pos:].lstrip(" \t"))
+    return line[:start] + "\\" + line[start:]
 
 
 def _line(token: Token, origin: list[int]) -> int:
