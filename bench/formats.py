@@ -37,8 +37,6 @@ from typing import Sequence  # noqa: E402
 from bench.synth import generate  # noqa: E402
 
 FORMATS = REPO_ROOT / "tests" / "fixtures" / "formats"
-#: Rows per weekly table, as in the real digest.
-ROWS_PER_WEEK = 10
 #: Every this many rows, one title cell runs on past 300 characters (no bold, no " - ").
 RUN_ON_EVERY = 500
 

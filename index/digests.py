@@ -28,12 +28,12 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from index.identity import merge_papers, normalise_title, same_title
+from index.identity import merge_papers, normalise_title
 from index.markdown import Block, parse_blocks
 from index.models import Mention, Paper, ParseResult, Skipped
 from index.topics import derive_topics
 
-__all__ = ["arxiv_id_from_url", "canonical_url", "merge_papers", "normalise_title", "paper_id_for", "parse_digest", "same_title"]
+__all__ = ["arxiv_id_from_url", "canonical_url", "merge_papers", "normalise_title", "paper_id_for", "parse_digest"]
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterator
-
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -59,7 +57,7 @@ class Block:
     """A heading, paragraph, list item or table, with the line it starts on.
 
     ``text`` is the block's own inline text (a list item's is its first
-    paragraph); ``blocks`` holds what is nested in a list item (more paragraphs,
+    paragraph); ``level`` is a heading's level; ``blocks`` holds what is nested in a list item (more paragraphs,
     sub-lists) in order; a table has ``header`` and ``rows``.
     """
 
@@ -78,11 +76,6 @@ class Block:
         parts = [self.text] if self.text else []
         parts += [b.all_text() for b in self.blocks]
         return "\n".join(p for p in parts if p)
-
-    def walk(self) -> Iterator["Block"]:
-        yield self
-        for b in self.blocks:
-            yield from b.walk()
 
 
 @lru_cache(maxsize=1)
@@ -153,7 +146,7 @@ def _fold(tokens: list[Token], i: int, end: int, origin: list[int], lines: list[
             i += 3
         elif kind == "list_item_open":
             inner, i = _fold(tokens, i + 1, end, origin, lines)
-            item = Block("item", _line(tok, origin), level=tok.level)
+            item = Block("item", _line(tok, origin))
             if inner and inner[0].kind == "paragraph":
                 item.text = inner.pop(0).text
             item.blocks = inner
