@@ -224,3 +224,13 @@ def test_every_command_prints_exactly_one_json_document(run_cli, formats_index: 
         assert isinstance(data, dict) and data, args
     paper = json.loads(run_cli("paper", "GSM-Symbolic", *where).stdout)["matches"][0]
     assert paper["arxiv_id"] == "2410.05229" and "GSM-Symbolic" in paper["aliases"]
+
+
+def test_the_paper_card_shows_the_authors() -> None:
+    from bot.discord_render import paper_embed
+    from bot.render import paper_card_text
+
+    (paper,) = [p for p in parse_fixture("headings-authors.md").papers if p.title.startswith("Semantic Communication")]
+    assert "Authors: Ozgur Ercetin, Mina Rahimi" in paper_card_text(paper).splitlines()
+    fields = {f.name: f.value for f in paper_embed(paper).fields}
+    assert fields["Authors"] == "Ozgur Ercetin, Mina Rahimi"
