@@ -288,7 +288,13 @@ def _find_units(blocks: list[Block], source: str, result: ParseResult) -> tuple[
                     i = end
                     continue
         elif block.kind == "item":
-            units.extend(_item_units(block, section, segment, heading))
+            last = units[-1] if units and units[-1].segment == segment else None
+            if last is not None and last.kind == "item" and _links_only(block.all_text()) and not _web_links(last.full_text()):
+                # "1. What the paper does" then "  - Paper: https://…" indented too little
+                # to be nested in it: the link is that entry's.
+                last.body.append(block.all_text())
+            else:
+                units.extend(_item_units(block, section, segment, heading))
         elif block.kind == "table":
             units.extend(_row_units(block, section, segment, heading, source, result))
         i += 1
@@ -351,6 +357,12 @@ def _lead(text: str) -> bool:
     return body.startswith(("**", "[", "__"))
 
 
+def _links_only(text: str) -> bool:
+    """Is the text just links, with at most a short label ("Paper: https://…")?"""
+    rest = _BARE_URL.sub(" ", _LINK.sub(" ", text))
+    return bool(_web_links(text)) and len(re.findall(r"\w+", rest)) <= 3
+
+
 def _web_links(text: str) -> list[str]:
     return [m.group(2) for m in _LINK.finditer(text)] + _BARE_URL.findall(_LINK.sub(" ", text))
 
@@ -386,7 +398,10 @@ def _fields(unit: _Unit) -> _Fields | None:
 
 
 def _item_fields(unit: _Unit) -> _Fields | None:
-    body = _NUMBERING.sub("", "\n".join([unit.text, *unit.body])[:MAX_ITEM_CHARS], count=1)
+    # Lines that only carry links ("- Paper: https://…") give links, not text.
+    links_only = [b for b in unit.body if _links_only(b)]
+    prose = [unit.text, *(b for b in unit.body if not _links_only(b))]
+    body = _NUMBERING.sub("", "\n".join(prose)[:MAX_ITEM_CHARS], count=1)
     headline = ""
     rest = body
     bold = _BOLD.search(body)
@@ -402,7 +417,8 @@ def _item_fields(unit: _Unit) -> _Fields | None:
     summary = _summary(rest, title)
     alias = _headline_label(headline) if own and headline else ""
     return _Fields(
-        title=title, own_title=own, urls=_web_links(body), preferred_url=title_url, headline=headline, alias=alias,
+        title=title, own_title=own, urls=_web_links(body) + [u for b in links_only for u in _web_links(b)],
+        preferred_url=title_url, headline=headline, alias=alias,
         summary=summary, orgs=_orgs(summary, headline), topics=derive_topics(title, headline, summary), date_text=rest or body,
     )
 
@@ -630,7 +646,7 @@ def _title(body: str, rest: str, headline: str, links: list[tuple[str, str, int,
         return _clean(q.group(1)), None, True
     if headline:
         return _headline_label(headline), None, False
-    text = _clean(rest)
+    text = _clean(rest.split("\n", 1)[0]).rstrip(" :")
     if not text:
         return None
     return (text[:120].rsplit(" ", 1)[0] if len(text) > 120 else text), None, False

@@ -234,3 +234,21 @@ def test_the_paper_card_shows_the_authors() -> None:
     assert "Authors: Ozgur Ercetin, Mina Rahimi" in paper_card_text(paper).splitlines()
     fields = {f.name: f.value for f in paper_embed(paper).fields}
     assert fields["Authors"] == "Ozgur Ercetin, Mina Rahimi"
+
+
+def test_a_link_line_under_a_sentence_entry_is_that_entrys_link() -> None:
+    """The oldest dair-ai weeks: a sentence per paper, its link on a bullet
+    indented too little to be nested in it."""
+    text = (
+        "**Top ML Papers of the Week (Jan 1-8):**\n"
+        "1. A masked generative transformer for text-to-image, faster than diffusion models.\n"
+        "  - Paper: https://arxiv.org/abs/2301.00704\n"
+        "2. Text-to-speech trained as conditional language modeling:\n"
+        "  - https://valle-demo.github.io/\n"
+    )
+    result = parse_digest(text, "old-shape.md")
+    assert [(p.title, p.url) for p in result.papers] == [
+        ("A masked generative transformer for text-to-image, faster than diffusion models.", "https://arxiv.org/abs/2301.00704"),
+        ("Text-to-speech trained as conditional language modeling", "https://valle-demo.github.io/"),
+    ]
+    assert result.skipped == [] and all(p.week == "2023-01-01" for p in result.papers)
