@@ -168,12 +168,16 @@ class Ingestor:
         started = time.perf_counter()
         report = IngestReport(skipped=list(parsed.skipped), read_anything=bool(parsed.papers))
         ingested_sources = {m.source for p in parsed.papers for m in p.sources}
+        stored = {p.paper_id: p for p in self.store.get_papers([p.paper_id for p in parsed.papers])}
         # A paper already stored under another name (another digest's title for
         # the same arXiv id) keeps its id, so it is updated, not indexed twice.
-        fresh_papers = adopt_stored_ids(
-            parsed.papers, self.store.papers_with_arxiv_ids(p.arxiv_id for p in parsed.papers if p.arxiv_id)
-        )
-        stored = {p.paper_id: p for p in self.store.get_papers([p.paper_id for p in fresh_papers])}
+        # Only papers not found by id are looked up, so a re-ingest asks nothing more.
+        unknown = [p.arxiv_id for p in parsed.papers if p.paper_id not in stored and p.arxiv_id]
+        fresh_papers = list(parsed.papers)
+        if unknown:
+            fresh_papers = adopt_stored_ids(fresh_papers, self.store.papers_with_arxiv_ids(unknown))
+            adopted = [p.paper_id for p in fresh_papers if p.paper_id not in stored]
+            stored.update((p.paper_id, p) for p in self.store.get_papers(adopted))
         changed: list[Paper] = []
         moved: list[Paper] = []
         for fresh in fresh_papers:

@@ -252,3 +252,15 @@ def test_a_link_line_under_a_sentence_entry_is_that_entrys_link() -> None:
         ("Text-to-speech trained as conditional language modeling", "https://valle-demo.github.io/"),
     ]
     assert result.skipped == [] and all(p.week == "2023-01-01" for p in result.papers)
+
+
+def test_a_later_digest_naming_a_stored_paper_differently_updates_it(tmp_path: Path) -> None:
+    engine = engine_for(tmp_path / "data")
+    engine.ingest([str(FORMATS / "weekly-numbered.md")])
+    report = engine.ingest([str(FORMATS / "dairai-style-2024.md")])
+    # VPTQ, Molmo, GSM-Symbolic and the Differential Transformer were known: updated, not new
+    assert report.updated == 4 and report.new == 12 - 4, report.to_json()
+    (vptq,) = [p for p in engine_for(tmp_path / "data").papers() if p.arxiv_id == "2409.17066"]
+    assert vptq.title.startswith("VPTQ: Extreme Low-bit")
+    assert "VPTQ" in vptq.aliases
+    assert {m.source for m in vptq.sources} == {"weekly-numbered.md", "dairai-style-2024.md"}
