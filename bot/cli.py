@@ -9,6 +9,7 @@ that need them so ``paperbot --help`` stays instant.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -16,7 +17,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Sequence, TextIO
 
 if TYPE_CHECKING:
     from config import Settings
@@ -97,9 +98,31 @@ class Style:
         return self._wrap("36", text)
 
 
+#: Where ``--json`` results go while the command runs with stdout sent to stderr.
+_result_streams: list[TextIO] = []
+
+
 def emit_json(data: Any) -> None:
-    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+    out = _result_streams[-1] if _result_streams else sys.stdout
+    json.dump(data, out, ensure_ascii=False, indent=2)
+    out.write("\n")
+
+
+@contextlib.contextmanager
+def stdout_for_result_only(enabled: bool) -> Iterator[None]:
+    """With ``--json``, stdout holds the one JSON document and nothing else: while
+    the command runs, anything printed (LlamaIndex prints "Metadata length ...
+    close to chunk size" with ``print``) goes to stderr, and :func:`emit_json`
+    writes to the real stdout."""
+    if not enabled:
+        yield
+        return
+    _result_streams.append(sys.stdout)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _result_streams.pop()
 
 
 def build_engine(settings: "Settings") -> "Engine":
@@ -251,6 +274,8 @@ def paper_json(paper: Any) -> dict[str, Any]:
         "arxiv_id": paper.arxiv_id,
         "date": paper.date,
         "orgs": paper.orgs,
+        "authors": paper.authors,
+        "aliases": paper.aliases,
         "summary": paper.summary,
         "topics": paper.topics,
         "sources": sorted({m.source for m in paper.sources}),
@@ -287,6 +312,10 @@ def cmd_ask(args: argparse.Namespace, settings: "Settings") -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: "Settings") -> int:
+    if args.formats:
+        return cmd_eval_formats(args)
+    if not args.files:
+        raise UsageError("eval needs question files (FILE.jsonl) or --formats DIR")
     from index.evaluate import QuestionFileError, evaluate_file, load_questions
 
     try:  # every file checked before the slow part starts
@@ -310,6 +339,25 @@ def cmd_eval(args: argparse.Namespace, settings: "Settings") -> int:
             print(f"- ask {name}: {value:.3f}")
         for miss in r.misses:
             print(f"  miss: {json.dumps(miss, ensure_ascii=False)}")
+    return EXIT_OK
+
+
+def cmd_eval_formats(args: argparse.Namespace) -> int:
+    """Parser quality per digest format (fixture digests with expected lists)."""
+    from index.formats import score_formats
+
+    scores = score_formats(Path(args.formats))
+    if args.json:
+        emit_json({"formats": [s.to_json() for s in scores]})
+        return EXIT_OK
+    print("| format | found / expected | exact titles | authors | non-papers indexed | skipped |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for s in scores:
+        authors = f"{s.right_authors}/{s.with_authors}" if s.with_authors else "–"
+        print(f"| {s.name} | {s.found}/{s.expected} | {s.exact_title_rate:.0%} | {authors} | {s.non_papers} ({s.non_paper_rate:.0%}) | {s.skipped} |")
+    for s in scores:
+        for miss in s.misses:
+            print(f"  {s.name}: {miss}")
     return EXIT_OK
 
 
@@ -530,9 +578,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", parents=[with_json], help="score retrieval and answers on JSONL question sets")
     p.add_argument(
-        "files", nargs="+", metavar="FILE.jsonl",
+        "files", nargs="*", metavar="FILE.jsonl",
         help='one question a line: {"q": "...", "expect": ["arXiv id or title fragment", ...]}',
     )
+    p.add_argument("--formats", metavar="DIR", help="score the digest parser on DIR/*.md against DIR/*.expected.json instead")
     p.set_defaults(func=cmd_eval)
     return parser
 
@@ -581,7 +630,8 @@ def main(argv: Sequence[str] | None = None, quick_exit: bool = False) -> int:
     # one-shot commands only warn, so their output stays what the user asked for.
     level = settings.log_level if hasattr(args, "log_level") else "WARNING"
     setup_logging("DEBUG" if args.verbose else level, settings.secrets())
-    code = _run(args, settings)
+    with stdout_for_result_only(args.json):
+        code = _run(args, settings)
     if quick_exit and args.command in QUICK_EXIT:
         _exit_now(code)
     return code

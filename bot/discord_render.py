@@ -272,7 +272,7 @@ def sources_embed(answer: "Answer") -> discord.Embed:
 
 
 def paper_embed(paper: "Paper", did_you_mean: Sequence["Paper"] = ()) -> discord.Embed:
-    """A paper card: linked title, date, orgs, summary, topics, digest weeks."""
+    """A paper card: linked title, date, authors, orgs, summary, topics, digest weeks."""
     embed = discord.Embed(
         title=digest_text(clip(paper.title, TITLE_LIMIT - 20), one_line=True) or "Untitled paper",
         url=link_target(paper.url),
@@ -283,6 +283,9 @@ def paper_embed(paper: "Paper", did_you_mean: Sequence["Paper"] = ()) -> discord
         embed.add_field(name="Date", value=digest_text(paper.date, one_line=True), inline=True)
     if paper.arxiv_id:
         embed.add_field(name="arXiv", value=digest_text(paper.arxiv_id, one_line=True), inline=True)
+    if paper.authors:
+        authors = digest_text(clip(", ".join(paper.authors), FIELD_VALUE_LIMIT - 100), one_line=True)
+        embed.add_field(name="Authors", value=authors, inline=False)
     if paper.orgs:
         orgs = digest_text(clip(", ".join(paper.orgs), FIELD_VALUE_LIMIT - 100), one_line=True)
         embed.add_field(name="Organisations", value=orgs, inline=False)

@@ -152,6 +152,8 @@ def paper_card_text(paper: "Paper", style: Styler | None = None) -> str:
     lines = [s.bold(paper.title)]
     if paper.url:
         lines.append(s.cyan(paper.url))
+    if paper.authors:
+        lines.append(f"Authors: {', '.join(paper.authors)}")
     facts = [f for f in (paper.date, ", ".join(paper.orgs)) if f]
     if facts:
         lines.append(s.dim(" · ".join(facts)))

@@ -125,8 +125,10 @@ def load_questions(path: str | Path) -> list[Question]:
 
 
 def matches(paper: Paper, expectation: str) -> bool:
+    """By arXiv id or any name of the paper: its title or an alias (the digest's
+    headline when the title is the paper's own)."""
     e = expectation.lower()
-    return e in (paper.arxiv_id or "").lower() or e in paper.title.lower()
+    return e in (paper.arxiv_id or "").lower() or any(e in name.lower() for name in [paper.title, *paper.aliases])
 
 
 def _first_hit_rank(papers: Sequence[Paper], expect: Sequence[str]) -> int | None:
@@ -173,11 +175,13 @@ def evaluate_file(engine: "Engine", path: str | Path, questions: Sequence[Questi
             }
     if kind == "single":
         answered = cited = 0
+        catalogue = {p.paper_id: p for p in engine.papers()}
         for q in questions:
             answer = engine.ask(q.q)
             if not answer.abstained:
                 answered += 1
-                if any(any(e.lower() in (c.arxiv_id or "").lower() or e.lower() in c.title.lower() for e in q.expect) for c in answer.citations):
+                cited_papers = [catalogue[c.paper_id] for c in answer.citations if c.paper_id in catalogue]
+                if any(matches(p, e) for p in cited_papers for e in q.expect):
                     cited += 1
                 else:
                     report.misses.append({"q": q.q, "ask": "answered without citing the expected paper"})

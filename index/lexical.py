@@ -94,9 +94,13 @@ def tokenize(text: str, *, keep_stopwords: bool = False) -> list[str]:
 
 def paper_text(paper: Paper) -> str:
     """What the lexical index sees of a paper: the title counts twice, on purpose,
-    because a question naming a paper's title words is about that paper."""
+    because a question naming a paper's title words is about that paper; its
+    other names (aliases) and its authors ("papers by Ozgur Ercetin") count too."""
     return "\n".join(
-        [paper.title, paper.title, paper.headline, paper.summary, " ".join(paper.orgs), " ".join(paper.topics)]
+        [
+            paper.title, paper.title, *paper.aliases, paper.headline, paper.summary,
+            " ".join(paper.orgs), " ".join(paper.topics), ", ".join(paper.authors),
+        ]
     )
 
 

@@ -57,12 +57,20 @@ class PaperLookup:
 
     def __init__(self, papers: Sequence[Paper]) -> None:
         self.papers = sorted(papers, key=lambda p: (p.date or "", p.paper_id), reverse=True)
-        self._titles = [normalise_title(p.title) for p in self.papers]
+        # One entry per name of a paper (its title, then its aliases), in paper order;
+        # ``_owner`` maps an entry back to its paper.
+        self._titles: list[str] = []
+        self._owner: list[int] = []
+        for i, p in enumerate(self.papers):
+            names = [n for n in dict.fromkeys(normalise_title(t) for t in [p.title, *p.aliases]) if n] or [""]
+            self._titles.extend(names)
+            self._owner.extend([i] * len(names))
         self._by_title: dict[str, list[int]] = {}
         self._by_arxiv: dict[str, list[Paper]] = {}
         self._by_url: dict[str, list[Paper]] = {}
-        for i, (p, title) in enumerate(zip(self.papers, self._titles)):
+        for i, title in enumerate(self._titles):
             self._by_title.setdefault(title, []).append(i)
+        for p in self.papers:
             if p.arxiv_id:
                 self._by_arxiv.setdefault(p.arxiv_id, []).append(p)
             if p.url:
@@ -70,7 +78,7 @@ class PaperLookup:
         self._trigrams = _TrigramIndex(self._titles)
         postings: dict[str, list[int]] = {}
         for i, p in enumerate(self.papers):
-            for t in set(tokenize(" ".join([p.title, p.headline, p.summary, *p.topics, *p.orgs]))):
+            for t in set(tokenize(" ".join([p.title, *p.aliases, p.headline, p.summary, *p.topics, *p.orgs, *p.authors]))):
                 postings.setdefault(t, []).append(i)
         n = len(self.papers) or 1
         self._postings = {t: np.array(ids, dtype=np.int32) for t, ids in postings.items()}
@@ -90,14 +98,14 @@ class PaperLookup:
         matches: dict[str, LookupMatch] = {}
         if norm:
             for i in self._by_title.get(norm, []):
-                self._keep(matches, LookupMatch(self.papers[i], 100.0, "title"))
+                self._keep(matches, LookupMatch(self._paper(i), 100.0, "title"))
             if len(norm) >= 4:
                 for i in self._trigrams.containing(norm):
                     if norm in self._titles[i] and self._titles[i] != norm:
                         score = 90.0 + 10.0 * len(norm) / len(self._titles[i])
-                        self._keep(matches, LookupMatch(self.papers[i], score, "title"))
+                        self._keep(matches, LookupMatch(self._paper(i), score, "title"))
             for i, score in self._fuzzy_titles(norm, limit):
-                self._keep(matches, LookupMatch(self.papers[i], min(score, 95.0), "fuzzy_title"))
+                self._keep(matches, LookupMatch(self._paper(i), min(score, 95.0), "fuzzy_title"))
         for match in self._keywords(query, limit):
             self._keep(matches, match)
         return sorted(matches.values(), key=lambda m: (-m.score, m.paper.paper_id))[:limit]
@@ -109,7 +117,7 @@ class PaperLookup:
         if not text:
             return [(self._labels[i], self.papers[i].paper_id) for i in range(min(limit, len(self.papers)))]
         exact = self._exact(prefix.strip())
-        chosen: list[int] = [self._position[m.paper.paper_id] for m in exact]
+        chosen: list[int] = [self._position[m.paper.paper_id] for m in exact]  # papers, not title entries
         seen = set(chosen)
         # Titles that start with the input first, then titles with it at a word
         # start, newest first within each group.  Every such title contains all
@@ -119,14 +127,16 @@ class PaperLookup:
         wanted = limit + len(chosen)
         starts = list(islice((i for i in candidates if self._titles[i].startswith(text)), wanted))
         inside = (i for i in candidates if spaced in f" {self._titles[i]}") if len(starts) < limit else ()
-        for i in chain(starts, inside):
+        for entry in chain(starts, inside):
             if len(chosen) >= limit:
                 break
+            i = self._owner[entry]
             if i not in seen:
                 chosen.append(i)
                 seen.add(i)
         if len(chosen) < limit and len(text) >= 3:
-            for i, _score in self._fuzzy(text, fuzz.partial_ratio, limit, 70.0):
+            for entry, _score in self._fuzzy(text, fuzz.partial_ratio, limit, 70.0):
+                i = self._owner[entry]
                 if i not in seen:
                     chosen.append(i)
                     seen.add(i)
@@ -135,6 +145,10 @@ class PaperLookup:
         return [(self._labels[i], self.papers[i].paper_id) for i in chosen[:limit]]
 
     # -- helpers --------------------------------------------------------------------
+    def _paper(self, entry: int) -> Paper:
+        """The paper a title entry (a title or an alias) names."""
+        return self.papers[self._owner[entry]]
+
     def _fuzzy_titles(self, norm: str, limit: int) -> list[tuple[int, float]]:
         """Titles within a few typos of the query, whole or in part.
 

@@ -42,6 +42,16 @@ class Paper:
     source: str = ""
     line: int | None = None
     sources: list[Mention] = field(default_factory=list)
+    #: Authors as the digest names them (empty when it does not).
+    authors: list[str] = field(default_factory=list)
+    #: Other names of the paper that lookup and search also match: the digest's
+    #: headline when ``title`` is the paper's own title, and the reverse, and the
+    #: titles other mentions gave it.
+    aliases: list[str] = field(default_factory=list)
+    #: The paper's own title when a digest gives it ("published a [paper] “…”",
+    #: a linked title, a heading, a title column), empty when it only gives a
+    #: headline; two mentions under one link with different own titles are two papers.
+    own_title: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -28,7 +28,8 @@ from llama_index.core.schema import BaseNode, MetadataMode, TransformComponent
 from llama_index.core.storage.docstore import SimpleDocumentStore
 
 from index.embedding import MODEL_NAME, embed_batch, embed_query
-from index.models import Mention, Paper, ParseResult, Skipped
+from index.identity import adopt_stored_ids, combine
+from index.models import Paper, ParseResult, Skipped
 from index.sqlitedb import storage_problem
 from index.store import (
     CHUNK_KEY,
@@ -47,6 +48,16 @@ BATCH_PAPERS = 64
 
 _EMBED_KEYS = ("title", "orgs", "topics")
 _ALL_KEYS = ("paper_id", "title", "url", "arxiv_id", "date", "date_int", "week", "orgs", "topics", PAPER_JSON_KEY)
+#: Characters of each embedded metadata value.  LlamaIndex's splitter counts the
+#: embedded metadata against every chunk (it raises when the metadata is longer
+#: than a chunk, and prints a warning when under 50 tokens are left), so those
+#: values are bounded here, first in characters, then in tokens
+#: (:func:`_fit_metadata`).  The full record is kept in ``paper_json``, which
+#: the splitter does not count (it is excluded from both embed and LLM text).
+_EMBED_LIMITS = {"title": 300, "orgs": 100, "topics": 100}
+#: Tokens of embedded metadata a chunk carries at most: half of it, so every
+#: chunk keeps 100 tokens of text whatever a digest puts in a title.
+_EMBED_METADATA_TOKENS = CHUNK_SIZE // 2
 
 Progress = Callable[[int, int], None]
 
@@ -81,16 +92,17 @@ def paper_document(paper: Paper) -> Document:
     body = "\n\n".join(part for part in (paper.headline, paper.summary) if part) or paper.title
     metadata = {
         "paper_id": paper.paper_id,
-        "title": paper.title,
+        "title": _clip(paper.title, _EMBED_LIMITS["title"]),
         "url": paper.url or "",
         "arxiv_id": paper.arxiv_id or "",
         "date": paper.date or "",
         "date_int": _date_int(paper.date),
         "week": paper.week or "",
-        "orgs": ", ".join(paper.orgs),
-        "topics": ", ".join(paper.topics),
+        "orgs": _clip(", ".join(paper.orgs), _EMBED_LIMITS["orgs"]),
+        "topics": _clip(", ".join(paper.topics), _EMBED_LIMITS["topics"]),
         PAPER_JSON_KEY: paper_record_json(paper),
     }
+    _fit_metadata(metadata)
     hidden = [k for k in _ALL_KEYS if k not in _EMBED_KEYS]
     return Document(
         id_=paper.paper_id,
@@ -101,40 +113,29 @@ def paper_document(paper: Paper) -> Document:
     )
 
 
+def _fit_metadata(metadata: dict[str, Any]) -> None:
+    """Shorten the embedded metadata values (longest first) until they fit in
+    :data:`_EMBED_METADATA_TOKENS`: 300 characters of an unusual title can be
+    more tokens than a whole chunk."""
+    from llama_index.core.utils import get_tokenizer
+
+    tokenizer = get_tokenizer()
+    while True:
+        text = "\n".join(f"{k}: {metadata[k]}" for k in _EMBED_KEYS)
+        if len(tokenizer(text)) <= _EMBED_METADATA_TOKENS:
+            return
+        longest = max(_EMBED_KEYS, key=lambda k: len(metadata[k]))
+        metadata[longest] = _clip(metadata[longest], max(len(metadata[longest]) * 3 // 4, 2))
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def _date_int(date: str | None) -> int:
     """YYYYMMDD as an int, so Chroma can filter date ranges numerically."""
     digits = (date or "").replace("-", "")
     return int(digits) if len(digits) == 8 and digits.isdigit() else 0
-
-
-def combine(stored: Paper | None, fresh: Paper, ingested_sources: set[str]) -> Paper:
-    """Fold a freshly parsed paper into what the store already holds.
-
-    Mentions from the sources being ingested now are replaced (so an edited entry
-    is updated in place, and re-runs never grow the mention list); mentions from
-    other digests are kept, and so is the richer text when another digest has it.
-    """
-    if stored is None:
-        return fresh
-    kept = [m for m in stored.sources if m.source not in ingested_sources]
-    if not kept:
-        return fresh
-    mentions = sorted(set(kept) | set(fresh.sources), key=_mention_key)
-    first = mentions[0]
-    return replace(
-        fresh,
-        url=fresh.url or stored.url,
-        arxiv_id=fresh.arxiv_id or stored.arxiv_id,
-        date=min(filter(None, (fresh.date, stored.date)), default=None),
-        week=first.week or fresh.week or stored.week,
-        source=first.source,
-        line=first.line,
-        headline=fresh.headline or stored.headline,
-        summary=max((fresh.summary, stored.summary), key=len),
-        orgs=list(dict.fromkeys([*fresh.orgs, *stored.orgs])),
-        topics=list(dict.fromkeys([*fresh.topics, *stored.topics])),
-        sources=mentions,
-    )
 
 
 def _same_but_position(a: Paper, b: Paper) -> bool:
@@ -151,10 +152,6 @@ def _same_but_position(a: Paper, b: Paper) -> bool:
     return content(a) == content(b)
 
 
-def _mention_key(m: Mention) -> tuple[str, str, int]:
-    return (m.week or "9999", m.source, m.line or 0)
-
-
 class Ingestor:
     """Runs parsed papers through the LlamaIndex pipeline into the paper store."""
 
@@ -168,19 +165,29 @@ class Ingestor:
         report = IngestReport(skipped=list(parsed.skipped), read_anything=bool(parsed.papers))
         ingested_sources = {m.source for p in parsed.papers for m in p.sources}
         stored = {p.paper_id: p for p in self.store.get_papers([p.paper_id for p in parsed.papers])}
+        # A paper already stored under another name (another digest's title for
+        # the same arXiv id) keeps its id, so it is updated, not indexed twice.
+        # Only papers not found by id are looked up, so a re-ingest asks nothing more.
+        unknown = [p.arxiv_id for p in parsed.papers if p.paper_id not in stored and p.arxiv_id]
+        fresh_papers = list(parsed.papers)
+        if unknown:
+            fresh_papers = adopt_stored_ids(fresh_papers, self.store.papers_with_arxiv_ids(unknown))
+            adopted = [p.paper_id for p in fresh_papers if p.paper_id not in stored]
+            stored.update((p.paper_id, p) for p in self.store.get_papers(adopted))
         changed: list[Paper] = []
         moved: list[Paper] = []
-        for fresh in parsed.papers:
+        for fresh in fresh_papers:
             before = stored.get(fresh.paper_id)
             after = combine(before, fresh, ingested_sources)
             if before is None:
-                report.new += 1
                 changed.append(after)
             elif before.to_dict() == after.to_dict():
                 report.unchanged += 1
             else:
-                report.updated += 1
                 (moved if _same_but_position(before, after) else changed).append(after)
+        changed = self._indexable(changed, report)
+        report.new = sum(1 for p in changed if p.paper_id not in stored)
+        report.updated = len(changed) - report.new + len(moved)
         if moved:
             self.store.update_records(moved)
         if changed:
@@ -192,6 +199,28 @@ class Ingestor:
             report.papers, report.new, report.updated, report.unchanged, len(report.skipped), report.seconds,
         )
         return report
+
+    @staticmethod
+    def _indexable(papers: Sequence[Paper], report: IngestReport) -> list[Paper]:
+        """The papers the splitter accepts; each one it rejects is reported as
+        skipped, with its reason, so one odd paper never stops the others.
+
+        Chunking is cheap next to embedding, so every changed paper is split once
+        here, before anything is written."""
+        kept: list[Paper] = []
+        for paper in papers:
+            try:
+                for transform in _chunking():
+                    transform([paper_document(paper)])
+            except Exception as exc:  # the splitter raises ValueError, but any failure is this paper's
+                log.warning("paper %s cannot be indexed", paper.paper_id, exc_info=True)
+                title = paper.title if len(paper.title) <= 80 else paper.title[:79] + "…"
+                report.skipped.append(
+                    Skipped(paper.source, paper.line, f"paper “{title}” not indexed: {type(exc).__name__}: {str(exc)[:160]}")
+                )
+                continue
+            kept.append(paper)
+        return kept
 
     def _write(self, papers: Sequence[Paper], progress: Progress | None) -> None:
         pipeline = self._pipeline()

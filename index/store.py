@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Bumped whenever parsing or chunking changes what goes into a vector.
-PARSE_VERSION = "1"
+PARSE_VERSION = "2"
 CHUNK_SIZE = 200
 CHUNK_OVERLAP = 30
 PAPER_JSON_KEY = "paper_json"
@@ -263,6 +263,18 @@ class PaperStore:
             )
             by_id.update((p.paper_id, p) for p in filter(None, map(_paper_from_metadata, page["metadatas"] or [])))
         return [by_id[i] for i in wanted if i in by_id]
+
+    def papers_with_arxiv_ids(self, arxiv_ids: Iterable[str]) -> list[Paper]:
+        """Stored papers under any of these arXiv ids, so an ingest can tell that
+        a paper another digest already brought in is the same paper."""
+        wanted = sorted(set(filter(None, arxiv_ids)))
+        found: dict[str, Paper] = {}
+        for batch in _batches(wanted):
+            page = self.collection.get(
+                where={"$and": [{CHUNK_KEY: 0}, {"arxiv_id": {"$in": batch}}]}, include=["metadatas"]
+            )
+            found.update((p.paper_id, p) for p in filter(None, map(_paper_from_metadata, page["metadatas"] or [])))
+        return sorted(found.values(), key=lambda p: p.paper_id)
 
     def update_records(self, papers: Sequence[Paper]) -> None:
         """Rewrite the stored record of papers whose text is unchanged, without

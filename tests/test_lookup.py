@@ -46,7 +46,8 @@ SHARED_LINKS = {
     },
 }
 
-PAPER_KEYS = {"paper_id", "title", "url", "arxiv_id", "date", "orgs", "summary", "topics", "sources"}
+# "authors" and "aliases" were added with issue 11 (the contract allows new fields).
+PAPER_KEYS = {"paper_id", "title", "url", "arxiv_id", "date", "orgs", "authors", "aliases", "summary", "topics", "sources"}
 HIT_KEYS = {"rank", "paper_id", "title", "url", "arxiv_id", "score", "date"}
 NO_MATCH_TEXT = "no paper matches"
 
