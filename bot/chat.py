@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Callable, TextIO
 
-from bot.render import Plain, Styler, answer_text, paper_card_text, shorten, unknown_week_text
+from bot.render import Plain, Styler, answer_text, paper_blurb, paper_card_text, shorten, unknown_week_text
 from index.answer import Turn
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class ChatSession:
         lines = [self.style.bold(f"AI paper digest — week of {chosen} ({len(papers)} papers)")]
         for i, paper in enumerate(papers, 1):
             lines.append(f"{i:>2}. {self.style.bold(paper.title)}")
-            blurb = shorten(paper.headline or paper.summary, 200)
+            blurb = shorten(paper_blurb(paper), 200)
             if blurb:
                 lines.append(f"    {blurb}")
             if paper.url:

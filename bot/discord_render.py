@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import discord
 
-from bot.render import MESSAGE_LIMIT, neutralise_mentions, shorten, split_message
+from bot.render import MESSAGE_LIMIT, neutralise_mentions, paper_blurb, shorten, split_message
 from bot.schedule import utc_text
 
 if TYPE_CHECKING:
@@ -230,19 +230,6 @@ def _md_link(title: str, url: str | None, limit: int = INLINE_LINK_LIMIT) -> str
     return f"[{title}]({target})"
 
 
-def _blurb(paper: "Paper") -> str:
-    """What a digest page says about a paper: its headline, unless the headline
-    only repeats the title (digests whose bold lead is the linked title), else
-    its summary."""
-    if paper.headline and _letters(paper.headline) != _letters(paper.title):
-        return paper.headline
-    return paper.summary or paper.headline
-
-
-def _letters(text: str) -> str:
-    return "".join(ch for ch in text.lower() if ch.isalnum())
-
-
 # -- messages and embeds ------------------------------------------------------------------------
 def answer_messages(answer: "Answer", limit: int = 2000) -> list[Outgoing]:
     """The answer text split under ``limit``, with the Sources embed on the last part."""
@@ -276,7 +263,7 @@ def paper_embed(paper: "Paper", did_you_mean: Sequence["Paper"] = ()) -> discord
     embed = discord.Embed(
         title=digest_text(clip(paper.title, TITLE_LIMIT - 20), one_line=True) or "Untitled paper",
         url=link_target(paper.url),
-        description=digest_text(shorten(paper.summary or _blurb(paper), 1500)) or None,
+        description=digest_text(shorten(paper.summary or paper_blurb(paper), 1500)) or None,
         colour=ACCENT,
     )
     if paper.date:
@@ -345,7 +332,7 @@ def _digest_field(paper: "Paper") -> tuple[str, str]:
     somewhere else): ``/paper`` shows it as the card's link.
     """
     name = digest_text(clip(paper.title, FIELD_NAME_LIMIT - 40), one_line=True) or "Untitled paper"
-    blurb = digest_text(shorten(_blurb(paper), 300)) or "—"
+    blurb = digest_text(shorten(paper_blurb(paper), 300)) or "—"
     url = paper.url
     if url and is_invite(url):
         return name, f"{blurb}\n{defuse_invites(url)}"

@@ -215,3 +215,16 @@ def _best_cut(text: str, limit: int) -> int:
         if safe(i):
             return i
     return limit
+
+
+def paper_blurb(paper: "Paper") -> str:
+    """What a digest page says about a paper: its headline, unless the headline
+    only repeats the title (digests whose bold lead is the linked title), else
+    its summary."""
+    if paper.headline and _letters(paper.headline) != _letters(paper.title):
+        return paper.headline
+    return paper.summary or paper.headline
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())

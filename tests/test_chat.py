@@ -33,3 +33,16 @@ def test_start_without_a_token_opens_the_chat(run_cli, fixture_data_dir: Path) -
     result = run_cli("start", "--data-dir", str(fixture_data_dir), input="/help\n")
     assert "DISCORD_TOKEN is not set" in result.stderr
     assert "/paper QUERY" in result.stdout
+
+
+def test_chat_shows_the_sample_digest_with_each_title_once_and_its_summary(run_cli, tmp_path: Path) -> None:  # noqa: ANN001
+    """The first digest a new user sees after ``make run``: the sample's bold linked
+    titles are also its headlines, which must not be printed twice in place of the summary."""
+    from tests.conftest import REPO_ROOT
+
+    data_dir = tmp_path / "data"
+    run_cli("ingest", str(REPO_ROOT / "samples"), "--data-dir", str(data_dir))
+    out = run_cli("chat", "--data-dir", str(data_dir), input="/digest show\n/quit\n").stdout
+    title = "DeepSeek-R1: Incentivizing Reasoning Capability in LLMs via Reinforcement Learning"
+    assert out.count(title) == 1, out
+    assert "Large-scale reinforcement learning with rule-based rewards" in out
