@@ -198,8 +198,7 @@ class PaperBot(commands.Bot):
         attempt = 0
         while True:
             try:
-                await self.blocking(self.engine.retriever)
-                await self.blocking(self.engine.lookup)
+                await self.blocking(self.engine.warm)
             except StoreUnavailable as exc:
                 delay = delays[min(attempt, len(delays) - 1)]
                 attempt += 1

@@ -319,13 +319,22 @@ class Engine:
     def retriever(self) -> "Retriever":
         from index.embedding import preload
 
-        catalogue = self.catalogue()
-        preload()  # the first question should not wait for the model either
-        return catalogue.retriever
+        preload()  # in the background, while the catalogue loads: a search will embed the query
+        return self.catalogue().retriever
 
     @reports_store_failures
     def lookup(self) -> "PaperLookup":
         return self.catalogue().lookup
+
+    @reports_store_failures
+    def warm(self) -> None:
+        """Everything the first question needs, loaded now: the catalogue with its
+        indexes and the embedding model (a long-running process calls this once,
+        off the event loop, so its first answer is as fast as any other)."""
+        from index.embedding import embed_query
+
+        self.catalogue()
+        embed_query("warm up")
 
     def answerer(self) -> "Answerer":
         """An answerer bound to the current catalogue's retriever, so one answer
