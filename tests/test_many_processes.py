@@ -140,3 +140,23 @@ async def test_a_lookup_for_a_paper_ingested_elsewhere_finds_it_before_the_next_
             (card,) = await followups(fake, pending)
             (embed,) = embeds(card)  # the miss checked the version and waited for the new catalogue
             assert embed["title"].startswith("RATIONALYST")
+
+
+@pytest.mark.skipif(bool(TEST_CHROMA), reason="the embedded store; the embedded pass runs it")
+def test_embedded_two_processes_on_one_data_dir(tmp_path: Path) -> None:
+    """The same without a server: ``paperbot ingest`` in another process writes into
+    the data dir a running engine reads.  The catalogue, BM25 and lookup follow its
+    version; Chroma's embedded HNSW index is loaded once per process, so the new
+    paper's *vectors* reach this process only when it reopens the store (a restart):
+    several processes on one index is what the Chroma server is for."""
+    first, second = write(tmp_path / "first.md", FIRST), write(tmp_path / "second.md", SECOND)
+    data = tmp_path / "data"
+    ingest_process(tmp_path, data, {}, first)
+    bot_engine = Engine(Settings.from_env(environ={}, dotenv_path=None, data_dir=data))
+    bot_engine.warm()
+    before = bot_engine.catalogue_version()
+    assert ingest_process(tmp_path, data, {}, second)["new"] == 1
+    assert bot_engine.catalogue_version().stamp != before.stamp
+    assert bot_engine.sync_catalogue() and has_new_paper(bot_engine)
+    assert bot_engine.find_papers("RATIONALYST")[0].paper.arxiv_id == NEW_ARXIV
+    assert bot_engine.search("RATIONALYST", k=1, mode="bm25")[0].paper.arxiv_id == NEW_ARXIV
