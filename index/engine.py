@@ -101,6 +101,8 @@ class Engine:
         self._miss_checked_at = float("-inf")
         self._chat_model: ChatModel | None = None
         self._chat_model_built = False
+        #: Not ``_lock``, which an ingest holds for minutes: questions never wait for one.
+        self._chat_lock = threading.Lock()
 
     @cached_property
     def embed_model(self) -> "MiniLMEmbedding":
@@ -342,7 +344,7 @@ class Engine:
         from index.answer import Answerer
         from index.llm import build_chat_model
 
-        with self._lock:
+        with self._chat_lock:
             if not self._chat_model_built:
                 self._chat_model = build_chat_model(self.settings)
                 self._chat_model_built = True
