@@ -321,7 +321,8 @@ class Engine:
     def retriever(self) -> "Retriever":
         from index.embedding import preload
 
-        preload()  # in the background, while the catalogue loads: a search will embed the query
+        if self._catalogue is None:
+            preload()  # in the background, while the catalogue loads: a search will embed the query
         return self.catalogue().retriever
 
     @reports_store_failures
