@@ -23,6 +23,7 @@ and no snapshot is ever read from anywhere else.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Sequence
 
 from index.catalogue import Catalogue
 
@@ -106,6 +107,19 @@ def save(path: Path, catalogue: Catalogue) -> bool:
     return True
 
 
+def _load_without_gc(f: BinaryIO) -> Any:
+    """Unpickle with the cyclic garbage collector paused: the millions of objects
+    created would otherwise trigger collections that scan them over and over
+    (0.71 s vs 0.12 s for a 10k-paper catalogue).  Nothing unpickled is garbage."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return pickle.load(f)
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load(
     path: Path, version: "CatalogueVersion", store: "PaperStore", embed_query: Callable[[str], Sequence[float]]
 ) -> Catalogue | None:
@@ -125,7 +139,7 @@ def load(
                 why = "another catalogue version or store" if header.key != version.key else "older code"
                 log.info("ignoring catalogue snapshot %s: it is of %s", path, why)
                 return None
-            papers, state, lookup = pickle.load(f)
+            papers, state, lookup = _load_without_gc(f)
     except FileNotFoundError:
         return None
     except Exception as exc:  # noqa: BLE001 - torn, truncated or foreign: rebuild instead
