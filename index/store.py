@@ -198,7 +198,7 @@ class PaperStore:
         beside the data that could drift from it.  A collection that no ingest has
         stamped yet (made before versions existed) has the stamp ``""``.
         """
-        self.collection  # made on first use, as every read does
+        _ = self.collection  # made on first use, as every read does
         # The Collection object caches the metadata it was fetched with: ask again.
         fresh = self._client.get_collection(self.name, embedding_function=None)
         meta = fresh.metadata or {}
