@@ -212,3 +212,50 @@ def test_a_snapshot_of_other_code_or_a_torn_one_is_rebuilt(
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     reread = Engine(settings(data)).catalogue()
     assert reread.origin == "store" and len(reread.papers) == 3
+
+
+def test_questions_during_repeated_refreshes_always_see_one_whole_catalogue(tmp_path: Path, digests: tuple[str, str]) -> None:
+    """Readers in several threads while another process keeps adding papers and the
+    watcher keeps swapping catalogues: no error, and every answer comes from one
+    complete catalogue (its hits are papers of a catalogue the engine held)."""
+    data = tmp_path / "data"
+    bot = Engine(settings(data))
+    bot.ingest([digests[0]])
+    bot.warm()
+    seen: dict[str, frozenset[str]] = {}
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader(i: int) -> None:
+        while not stop.is_set():
+            try:
+                hits = bot.search("quantization of language models" if i % 2 else "mixture of experts", k=5)
+                # Papers are only added here, so the catalogue now holds every paper of
+                # the one the search used, whichever that was.
+                catalogue = bot.catalogue()
+                seen.setdefault(catalogue.version.key, frozenset(p.paper_id for p in catalogue.papers))
+                assert hits and all(h.paper.paper_id in seen[catalogue.version.key] for h in hits)
+                assert bot.find_papers("VPTQ", 1)[0].paper.arxiv_id == "2409.17066"
+            except BaseException as exc:  # noqa: BLE001 - collected and re-raised below
+                errors.append(exc)
+                return
+
+    watcher = bot.watch_catalogue(interval=0.05)
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        writer = Engine(settings(data))
+        for n in range(4):  # four more ingests by "another process", each a new version
+            extra = tmp_path / f"extra-{n}.md"
+            write(extra, f"## Week of Oct {20 + n}, 2024\n\n1. **[Paper number {n} on sparse attention](https://arxiv.org/abs/2410.1{n}000)**: "
+                         f"a study of sparse attention, part {n}.\n")
+            writer.ingest([str(extra)])
+            until(lambda: len(bot.papers()) == 4 + n, f"the bot at {4 + n} papers")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(DEADLINE_S)
+        watcher.stop()
+    assert not errors, errors[0]
+    assert len(seen) >= 2 and len(bot.papers()) == 7
