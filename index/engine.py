@@ -3,6 +3,11 @@
 The CLI and the Discord bot build exactly one of these and never reach past it
 to Chroma, the parser or the models.  Heavy parts (Chroma client, ONNX model,
 BM25 index) are created on first use so a command only pays for what it needs.
+
+Answers come from a :class:`~index.catalogue.Catalogue` of one catalogue version
+(loaded from its snapshot or built from the store); a newer version, stamped by
+any process's ingest, is built and swapped in whole by :meth:`Engine.sync_catalogue`,
+which the bot's watcher calls every few seconds and a miss calls at once.
 """
 
 from __future__ import annotations
