@@ -12,9 +12,9 @@ runs in a minute or two and isolates the pure-Python work over the catalogue:
   starting bot pays to read its catalogue from Chroma;
 * building the ``/paper`` lookup index (``PaperLookup``) and the BM25 + metadata
   index (``Retriever`` without a vector store), as a starting bot does;
-* ``/paper`` lookup, autocomplete and BM25-only search latency, p50/p95, through
-  the same :class:`~index.engine.Engine` methods the bot calls (the catalogue is
-  handed to the engine in memory, so no Chroma is opened);
+* ``/paper`` lookup, autocomplete and BM25-only search latency, p50/p95, on the
+  same index objects the engine's catalogue holds (built here in memory, so no
+  Chroma is opened);
 * the resident memory those structures add (VmRSS deltas: approximate, since
   Python keeps freed memory).
 
@@ -49,7 +49,6 @@ from typing import Any, Sequence  # noqa: E402
 
 from bench import query, synth  # noqa: E402
 from config import Settings  # noqa: E402
-from index.engine import Engine  # noqa: E402
 
 OPERATIONS = ("lookup", "autocomplete", "search bm25")
 TARGETS_MS = {"autocomplete": 50.0}
@@ -77,6 +76,7 @@ class SizeResult:
 
 def run_size(n: int, repeat: int, seed: int = 0) -> SizeResult:
     from index.models import Paper
+    from index.lookup import PaperLookup
     from index.retrieve import Retriever
     from index.sources import parse_sources
     from index.store import paper_record_json
@@ -105,9 +105,9 @@ def run_size(n: int, repeat: int, seed: int = 0) -> SizeResult:
     step("decode catalogue records (JSON -> Paper)", lambda: [Paper.from_dict(json.loads(r)) for r in records])
     del records
 
-    engine = Engine(settings)
-    engine._papers = list(papers)  # the catalogue in memory: no Chroma is opened below
-    step("build lookup index (engine.lookup)", engine.lookup)
+    # The indexes the engine's catalogue holds, built the same way but with no
+    # Chroma: the engine would read its catalogue (and on a miss, its version) from the store.
+    lookup = step("build lookup index (PaperLookup)", lambda: PaperLookup(papers))
     retriever = step("build BM25 + metadata index (Retriever)", lambda: Retriever(papers, None, None))  # type: ignore[arg-type]
 
     rng = random.Random(seed)
@@ -115,8 +115,8 @@ def run_size(n: int, repeat: int, seed: int = 0) -> SizeResult:
     completions = query.autocomplete_probes(papers, rng)
     questions = query.synthetic_questions(papers, rng)
     ops = {
-        "lookup": (lambda p: engine.find_papers(p.text), lookups),
-        "autocomplete": (lambda p: engine.autocomplete(p.text), completions),
+        "lookup": (lambda p: lookup.find(p.text), lookups),
+        "autocomplete": (lambda p: lookup.autocomplete(p.text), completions),
         "search bm25": (lambda q: retriever.search(q, k=10, mode="bm25"), questions),
     }
     for name, (fn, inputs) in ops.items():

@@ -28,6 +28,7 @@ from index.store import StoreUnavailable
 if TYPE_CHECKING:
     from bot.state import BotState
     from config import Settings
+    from index.catalogue import CatalogueWatcher
     from index.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -186,6 +187,8 @@ class PaperBot(commands.Bot):
         #: Set once the paper index has been opened (see :meth:`_open_index`).
         self.index_ready = asyncio.Event()
         self._index_task: asyncio.Task[None] | None = None
+        #: Keeps the catalogue in step with ingests by other processes (index/catalogue.py).
+        self._watcher: CatalogueWatcher | None = None
 
     async def blocking(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run engine or state work in a thread so the gateway heartbeat never stalls."""
@@ -221,8 +224,7 @@ class PaperBot(commands.Bot):
         attempt = 0
         while True:
             try:
-                await self.blocking(self.engine.retriever)
-                await self.blocking(self.engine.lookup)
+                await self.blocking(self.engine.warm)
             except StoreUnavailable as exc:
                 delay = delays[min(attempt, len(delays) - 1)]
                 attempt += 1
@@ -233,10 +235,12 @@ class PaperBot(commands.Bot):
                 continue
             except Exception:
                 log.warning("warming the index failed; questions will report it", exc_info=True)
-                return
-            if attempt:
-                log.info("the paper index is available again after %d failed attempts", attempt)
-            self.index_ready.set()
+            else:
+                if attempt:
+                    log.info("the paper index is available again after %d failed attempts", attempt)
+                self.index_ready.set()
+            # From now on, papers that other processes ingest reach this bot too.
+            self._watcher = self.engine.watch_catalogue()
             return
 
     async def close(self) -> None:
@@ -244,6 +248,9 @@ class PaperBot(commands.Bot):
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        watcher, self._watcher = getattr(self, "_watcher", None), None
+        if watcher is not None:
+            await self.blocking(watcher.stop)  # may wait for a rebuild in progress
         await super().close()
 
     async def on_command_error(self, context: commands.Context[Any], exception: commands.CommandError, /) -> None:

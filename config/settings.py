@@ -214,6 +214,10 @@ class Settings:
     )
     announce_time: str = _env("PAPERBOT_ANNOUNCE_TIME", _hhmm, "09:00", "time of the digest post, HH:MM UTC")
     poll_minutes: float = _env("PAPERBOT_POLL_MINUTES", _positive_float, 60.0, "minutes between polls of PAPERBOT_SOURCES")
+    catalogue_check_seconds: float = _env(
+        "PAPERBOT_CATALOGUE_CHECK_SECONDS", _positive_float, 10.0,
+        "seconds between the bot's checks for papers another process ingested into the same index",
+    )
     sharded: bool = _env("PAPERBOT_SHARDED", _bool, False, "use AutoShardedBot for large deployments")
     log_level: str = _env("PAPERBOT_LOG_LEVEL", _log_level, "INFO", "logging level")
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from index.catalogue import Catalogue, normalised
+from index.facts import CatalogueFacts, normalised
 from index.lexical import STOPWORDS, raw_words, tokenize
 from index.llm import ChatModel, LLMError, Message
 from index.models import Paper
@@ -164,7 +164,7 @@ class Answerer:
         self._retriever = retriever
         self.chat_model = chat_model
         self.top_k = top_k
-        self._catalogue: tuple[Retriever, Catalogue] | None = None
+        self._catalogue: tuple[Retriever, CatalogueFacts] | None = None
 
     @property
     def retriever(self) -> "Retriever":
@@ -214,7 +214,7 @@ class Answerer:
             return self._follow_up(question, understood, thread, history)
         return answer
 
-    def catalogue(self, retriever: "Retriever | None" = None) -> Catalogue:
+    def catalogue(self, retriever: "Retriever | None" = None) -> CatalogueFacts:
         """Weeks and paper names of the retriever's catalogue, built once per catalogue version."""
         retriever = retriever or self.retriever
         cached = self._catalogue
@@ -226,7 +226,7 @@ class Answerer:
                 top = [int(i) for i in np.argsort(-scores)[:NAME_CANDIDATES] if scores[i] > 0]
                 return [lexical.papers[i] for i in top]
 
-            cached = (retriever, Catalogue(retriever.papers, lambda term: lexical.doc_freq.get(term, 0), candidates))
+            cached = (retriever, CatalogueFacts(retriever.papers, lambda term: lexical.doc_freq.get(term, 0), candidates))
             self._catalogue = cached
         return cached[1]
 
@@ -236,7 +236,7 @@ class Answerer:
         question: str,
         understood: Understood,
         history: Sequence[Turn],
-        catalogue: Catalogue,
+        catalogue: CatalogueFacts,
         filters: SearchFilters | None,
         mode: Mode,
     ) -> Answer:
@@ -270,7 +270,7 @@ class Answerer:
         return self._extractive(question, query, relevant, notice, said=said, listing=listing)
 
     def _relevant(
-        self, query: str, understood: Understood, catalogue: Catalogue, filters: SearchFilters | None, mode: Mode
+        self, query: str, understood: Understood, catalogue: CatalogueFacts, filters: SearchFilters | None, mode: Mode
     ) -> tuple[list[Hit], list[Hit]]:
         """(relevant hits best first, all hits).  A paper the question names by
         its title, short name or introduced name is relevant whatever the scores
@@ -297,7 +297,7 @@ class Answerer:
         self,
         query: str,
         understood: Understood,
-        catalogue: Catalogue,
+        catalogue: CatalogueFacts,
         filters: SearchFilters | None,
         mode: Mode,
         notice: str | None,
@@ -332,7 +332,7 @@ class Answerer:
         return replace(wider, notice=f"{note} {wider.notice}" if wider.notice else note)
 
     # -- weeks -----------------------------------------------------------------------
-    def _week_answer(self, question: str, scope: TimeScope, catalogue: Catalogue) -> Answer:
+    def _week_answer(self, question: str, scope: TimeScope, catalogue: CatalogueFacts) -> Answer:
         """A week's (or a month's) highlights in the digest's own order, one line
         each, cited, with the week named and where to see the full list."""
         if not scope.weeks:
@@ -359,7 +359,7 @@ class Answerer:
         text = "\n".join([head, *lines, "", tail, "", _as_of(citations)])
         return Answer(question, text, citations, backend="digest", weeks=list(scope.weeks))
 
-    def _no_such_week(self, question: str, scope: TimeScope, catalogue: Catalogue) -> Answer:
+    def _no_such_week(self, question: str, scope: TimeScope, catalogue: CatalogueFacts) -> Answer:
         known = catalogue.weeks
         if not known:
             return Answer(question, "No digest has been indexed yet, so there is no week to show.", abstained=True, backend="digest")
@@ -369,7 +369,7 @@ class Answerer:
 
     # -- comparisons -----------------------------------------------------------------
     def _compare(
-        self, question: str, understood: Understood, catalogue: Catalogue, filters: SearchFilters | None, mode: Mode
+        self, question: str, understood: Understood, catalogue: CatalogueFacts, filters: SearchFilters | None, mode: Mode
     ) -> Answer:
         """One paper per side, each with the sentences that best describe it; a
         side the digests do not cover is named as such."""
@@ -391,7 +391,7 @@ class Answerer:
         return answer
 
     # -- follow-ups ------------------------------------------------------------------
-    def _is_follow_up(self, understood: Understood, catalogue: Catalogue, thread: Sequence[Paper]) -> bool:
+    def _is_follow_up(self, understood: Understood, catalogue: CatalogueFacts, thread: Sequence[Paper]) -> bool:
         """A question about the conversation's papers: it points back ("its
         results"), or names nothing of its own and the thread's papers speak to
         it ("how big is the largest model?" after Movie Gen).  A new question in
@@ -406,7 +406,7 @@ class Answerer:
         aspect = aspect_of(understood.question)
         return any(answer_sentences(p, terms, aspect, count=1, require_match=True) for p in thread)
 
-    def _thread_papers(self, history: Sequence[Turn], catalogue: Catalogue, mode: Mode) -> list[Paper]:
+    def _thread_papers(self, history: Sequence[Turn], catalogue: CatalogueFacts, mode: Mode) -> list[Paper]:
         """The papers the conversation is about: those the latest answer that
         named any shows in bold, else the ones its question retrieves."""
         for turn in reversed(history[-3:]):
@@ -805,13 +805,13 @@ def _week_number(paper: Paper) -> int:
     return int(max(paper.weeks, default="0").replace("-", "") or 0)
 
 
-def _names_something(understood: Understood, catalogue: Catalogue) -> bool:
+def _names_something(understood: Understood, catalogue: CatalogueFacts) -> bool:
     """Does the question name something of its own: a paper's name, or a
     specific model or method (acronym, CamelCase, name with a number)?"""
     return bool(_named_papers(understood, catalogue)) or bool(query_names(understood.query))
 
 
-def _named_papers(understood: Understood, catalogue: Catalogue) -> list[Paper]:
+def _named_papers(understood: Understood, catalogue: CatalogueFacts) -> list[Paper]:
     """Papers the question names outright: its subject words, or its whole
     query less the asking words ("what is The Mamba in the Llama about")."""
     return catalogue.named(name_of(understood.subject)) or catalogue.named(name_of(understood.query))

@@ -1,123 +1,117 @@
-"""Facts about the paper catalogue that answers need besides retrieval.
+"""One version of the paper catalogue and the indexes built from it, kept fresh
+across processes.
 
-Which digest weeks exist and which papers each holds in digest order, which
-names a paper goes by (its title, the short name before a title's colon, the
-names its summary introduces: "introduces Scylla", "proposes FRAMES (...)"), and
-the papers an earlier answer was about.  Built once per catalogue version, next
-to the retriever, in one pass over the papers.
+A process answers from an in-memory catalogue (the papers, the BM25 and metadata
+indexes of :class:`~index.retrieve.Retriever`, the ``/paper`` lookup index).  Another
+process (a scheduled ``paperbot ingest``, a second bot) may change the shared
+collection at any time; every ingest that changes it stamps a new
+:class:`~index.store.CatalogueVersion` into the collection's metadata, where every
+process can read it with one small request.
+
+* :class:`Catalogue` is immutable once built: a question takes one reference and
+  answers from it to the end, so it never mixes two versions, and a new version
+  is swapped in by replacing that one reference (atomic under the GIL).  Nothing
+  is answered from a half-built index: a catalogue exists only once both of its
+  indexes are complete.
+* :class:`CatalogueWatcher` checks the version every few seconds in a thread of
+  its own and builds a newer catalogue there, so the bot keeps answering from the
+  old one meanwhile; the bot only starts and stops it.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from typing import Callable, Sequence
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from index.lexical import STOPWORDS, tokenize
 from index.models import Paper
 
-#: A title's short name: "VPTQ: Extreme ..." → "VPTQ" (at most this many words).
-_SHORT_NAME_WORDS = 5
-#: A name introduced in a summary counts only if one of its words is used by at most this many papers.
-_NAME_MAX_PAPERS = 2
-_NAME = r"[A-Z][\w.+-]*[\w+](?:\s(?:[A-Z0-9][\w.+-]*[\w+]|\d+))?"
-#: A name the text introduces as its own: "introduces Scylla", "a method called CLOC",
-#: "proposes FRAMES (Factuality, ...)", "Meta released MovieGen".
-_INTRODUCED = re.compile(
-    rf"\b(?:[Ii]ntroduc|[Pp]ropos|[Pp]resent|[Uu]nveil|[Rr]eleas|[Dd]evelop|[Ll]aunch|[Cc]all|[Nn]am|[Dd]ub|[Tt]erm)(?:e|es|ed|ing|s)?\s+[\"“]?({_NAME})"
-)
-#: The summary's own subject: a sentence opening with a name ("Coconut feeds ...").
-_OPENING_NAME = re.compile(rf"^[\"“]?({_NAME})[\"”]?,?\s+(?:is|are|feeds|uses|makes|trains|turns|adds|learns|shows|lets|keeps|combines|replaces|reaches|scales|beats|outperforms|achieves|introduces|extends|builds|improves|reduces|generates)\b")
-_DATE_PREFIX = re.compile(r"^[A-Z][a-z]{2,8}\.?\s+\d{1,2},\s*[^.]{0,200}\.\s+")
-_ARTICLE = re.compile(r"(?i)^(?:the|a|an)\s+")
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
+if TYPE_CHECKING:
+    from index.lookup import PaperLookup
+    from index.retrieve import Retriever
+    from index.store import CatalogueVersion, PaperStore
+
+log = logging.getLogger(__name__)
 
 
-def normalised(text: str) -> str:
-    """Letters and digits only, so "Movie Gen", "MovieGen" and "movie-gen" compare equal."""
-    return "".join(re.findall(r"[a-z0-9]+", text.lower()))
-
-
-def title_names(paper: Paper) -> set[str]:
-    """Normalised names a paper's title gives it: the whole title and its short name."""
-    names = {normalised(paper.title), normalised(_ARTICLE.sub("", paper.title))}
-    head = paper.title.split(":", 1)[0] if ":" in paper.title else ""
-    if head and len(head.split()) <= _SHORT_NAME_WORDS:
-        names |= {normalised(head), normalised(_ARTICLE.sub("", head))}
-    return {n for n in names if len(n) >= 2}
-
-
-def introduced_names(paper: Paper) -> set[str]:
-    """Names the paper's text introduces ("introduces Scylla", "Coconut feeds ..."),
-    as written; the catalogue drops those that are ordinary words."""
-    text = f"{paper.headline} {paper.summary}"
-    names = {m.group(1) for m in _INTRODUCED.finditer(text)}
-    body = _DATE_PREFIX.sub("", paper.summary.strip(), count=1)
-    m = _OPENING_NAME.match(body)
-    if m:
-        names.add(m.group(1))
-    return names
-
-
-@dataclass
 class Catalogue:
-    """Weeks, names and titles of one catalogue version.
+    """The papers of one catalogue version, with their retriever and lookup index,
+    all complete before anyone can hold it."""
 
-    Title names are indexed up front; names a summary introduces are looked
-    for only in the few papers that contain the asked name (``candidates``,
-    from the lexical index), because scanning every summary costs seconds per
-    10k papers.  ``doc_freq`` says how many papers use a stemmed term.
+    def __init__(
+        self, version: "CatalogueVersion", papers: Sequence[Paper], retriever: "Retriever", lookup: "PaperLookup",
+        origin: str,
+    ) -> None:
+        self.version = version
+        self.papers: list[Paper] = list(papers)
+        self.retriever = retriever
+        self.lookup = lookup
+        #: Where it came from: "store" (read from Chroma and built) or "snapshot".
+        self.origin = origin
+
+    @classmethod
+    def build(
+        cls,
+        version: "CatalogueVersion",
+        papers: Sequence[Paper],
+        store: "PaperStore",
+        embed_query: Callable[[str], Sequence[float]],
+    ) -> "Catalogue":
+        """Build both indexes over ``papers`` (seconds at 100k papers: BM25 and the
+        lookup's trigram and keyword indexes)."""
+        from index.lookup import PaperLookup
+        from index.retrieve import Retriever
+
+        started = time.perf_counter()
+        retriever = Retriever(papers, store, embed_query)
+        lookup = PaperLookup(papers)
+        log.info("built the search and lookup indexes of %d papers in %.2f s", len(papers), time.perf_counter() - started)
+        return cls(version, papers, retriever, lookup, origin="store")
+
+
+class CatalogueWatcher:
+    """Checks the catalogue version every ``interval`` seconds, in a daemon thread,
+    and lets ``check`` (the engine's) build and swap in a newer catalogue there.
+
+    A failing check (the store is down) is logged and retried at the next tick;
+    the last good catalogue keeps answering meanwhile.
     """
 
-    papers: Sequence[Paper]
-    doc_freq: Callable[[str], int]
-    candidates: Callable[[str], Sequence[Paper]]
-    weeks: list[str] = field(init=False)
-    _by_name: dict[str, list[Paper]] = field(init=False, repr=False)
-    _by_title: dict[str, Paper] = field(init=False, repr=False)
+    def __init__(self, check: Callable[[], object], interval: float, name: str = "paperbot-catalogue-watcher") -> None:
+        self._check = check
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def __post_init__(self) -> None:
-        self.weeks = sorted({w for p in self.papers for w in p.weeks})
-        self._by_name = {}
-        self._by_title = {}
-        for paper in self.papers:
-            self._by_title.setdefault(normalised(paper.title), paper)
-            for name in title_names(paper):
-                self._by_name.setdefault(name, []).append(paper)
+    def start(self) -> "CatalogueWatcher":
+        self._thread.start()
+        log.info("checking the catalogue version every %.3g s", self.interval)
+        return self
 
-    def named(self, name: str) -> list[Paper]:
-        """Papers that go by ``name``: by their title or its short name, else by
-        a name their summary introduces.  A "name" made only of words many
-        papers use ("Software", "Language Model") is ordinary words, not a name."""
-        key = normalised(name)
-        if len(key) < 2 or key in STOPWORDS:
-            return []
-        if key in self._by_name:
-            return list(self._by_name[key])
-        terms = tokenize(name)
-        # "FRAMES", "xLAM", "YOLO11" are shaped like names; "Software" needs to be rare to be one.
-        shaped = bool(re.search(r"[A-Za-z][A-Z]|\d", name))
-        if not terms or (not shaped and all(self.doc_freq(t) > _NAME_MAX_PAPERS for t in terms)):
-            return []
-        return [p for p in self.candidates(name) if key in {normalised(n) for n in introduced_names(p)}]
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop checking; waits for a check (or a rebuild) in progress up to ``timeout``."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
-    def week_papers(self, week: str) -> list[Paper]:
-        """One digest week's papers in the digest's own order (that week's mention of each)."""
-        in_week = [p for p in self.papers if week in p.weeks]
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self._stop.is_set()
 
-        def position(paper: Paper) -> tuple[str, int]:
-            mention = next((m for m in paper.sources if m.week == week), None)
-            if mention is None:
-                return paper.source, paper.line or 0
-            return mention.source, mention.line or 0
-
-        return sorted(in_week, key=position)
-
-    def titled_in(self, text: str) -> list[Paper]:
-        """Papers whose full title an answer shows in bold (``**Title**``), in order."""
-        found: list[Paper] = []
-        for m in _BOLD.finditer(text):
-            paper = self._by_title.get(normalised(m.group(1)))
-            if paper is not None and paper not in found:
-                found.append(paper)
-        return found
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.wait(self.interval):
+            try:
+                self._check()
+            except Exception as exc:  # noqa: BLE001 - keep watching whatever one check hit
+                failures += 1
+                # Once at warning level per outage, then quietly: the bot reports the
+                # store being down to users already.
+                log.log(logging.WARNING if failures == 1 else logging.DEBUG,
+                        "checking the catalogue version failed (%s: %s); retrying in %.3g s",
+                        type(exc).__name__, exc, self.interval, exc_info=failures == 1)
+                continue
+            if failures:
+                log.info("catalogue version checks work again after %d failures", failures)
+                failures = 0

@@ -3,6 +3,11 @@
 The CLI and the Discord bot build exactly one of these and never reach past it
 to Chroma, the parser or the models.  Heavy parts (Chroma client, ONNX model,
 BM25 index) are created on first use so a command only pays for what it needs.
+
+Answers come from a :class:`~index.catalogue.Catalogue` of one catalogue version
+(loaded from its snapshot or built from the store); a newer version, stamped by
+any process's ingest, is built and swapped in whole by :meth:`Engine.sync_catalogue`,
+which the bot's watcher calls every few seconds and a miss calls at once.
 """
 
 from __future__ import annotations
@@ -22,17 +27,25 @@ from index.store import StoreUnavailable
 
 if TYPE_CHECKING:
     from index.answer import Answer, Answerer, Turn
+    from index.catalogue import Catalogue, CatalogueWatcher
+    from index.llm import ChatModel
     from index.freshness import RefreshReport, SourceLedger, SourceRecord
     from index.models import ParseResult
     from index.pipeline import MiniLMEmbedding
     from index.lookup import LookupMatch, PaperLookup
     from index.pipeline import IngestReport
     from index.retrieve import Hit, Mode, Retriever, SearchFilters
-    from index.store import PaperStore
+    from index.store import CatalogueVersion, PaperStore
 
 log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: A miss that a newer catalogue might explain (``/paper`` finds nothing, an
+#: answer abstains) checks the version at most this often...
+MISS_CHECK_INTERVAL_S = 1.0
+#: ...and waits at most this long for the newer catalogue before answering from the old one.
+MISS_WAIT_S = 20.0
 
 
 def _store_failure(exc: BaseException) -> bool:
@@ -91,10 +104,15 @@ class Engine:
         self.settings = settings
         self.create = create
         self._lock = threading.RLock()
-        self._papers: list[Paper] | None = None
-        self._retriever: Retriever | None = None
-        self._lookup: PaperLookup | None = None
-        self._answerer: Answerer | None = None
+        #: The catalogue answers come from; replaced whole, never changed in place.
+        self._catalogue: Catalogue | None = None
+        #: Held while a catalogue is built, so concurrent callers share one build.
+        self._build_lock = threading.Lock()
+        self._miss_checked_at = float("-inf")
+        self._chat_model: ChatModel | None = None
+        self._chat_model_built = False
+        #: Not ``_lock``, which an ingest holds for minutes: questions never wait for one.
+        self._chat_lock = threading.Lock()
 
     @cached_property
     def embed_model(self) -> "MiniLMEmbedding":
@@ -133,8 +151,8 @@ class Engine:
 
         with self._lock:
             report = Ingestor(self.store, self.embed_model, self.docstore_dir).ingest(parsed, progress)
-            if report.new or report.updated:
-                self.invalidate()
+        if report.new or report.updated:
+            self.invalidate()
         return report
 
     @cached_property
@@ -184,20 +202,125 @@ class Engine:
         """The ledger's view of every source polled so far."""
         return self.ledger.records()
 
+    # -- the catalogue ---------------------------------------------------------------
+    @property
+    def snapshot_path(self) -> Path:
+        from index.snapshot import snapshot_path
+
+        return snapshot_path(Path(self.settings.data_dir), self.store.name)
+
     def invalidate(self) -> None:
-        """Forget the cached catalogue and the indexes built from it."""
-        with self._lock:
-            self._papers = None
-            self._retriever = None
-            self._lookup = None
+        """This process changed the collection: bring the catalogue up to date now.
+
+        A catalogue in use is rebuilt here, in the caller's thread, while other
+        threads keep answering from the old one; once this returns, every read sees
+        the change (the announcement of a freshly ingested week relies on it).
+        Nothing is loaded yet: nothing to do, the first read builds the new one.
+        """
+        if self._catalogue is not None:
+            self.sync_catalogue()
+
+    def catalogue(self) -> "Catalogue":
+        """The current catalogue; the first call loads the snapshot of the current
+        version, or reads the store and builds it."""
+        current = self._catalogue
+        if current is not None:
+            return current
+        with self._build_lock:
+            if self._catalogue is None:
+                self._catalogue = self._build(self._read_version())
+            return self._catalogue
+
+    def catalogue_version(self) -> "CatalogueVersion":
+        """The collection's version now (one small request to Chroma)."""
+        return self._read_version()
+
+    @reports_store_failures
+    def _read_version(self) -> "CatalogueVersion":
+        return self.store.catalogue_version()
+
+    def sync_catalogue(self, wait: float | None = None) -> bool:
+        """Bring the catalogue up to the store's current version, building the new
+        one in this thread and swapping it in; the old one answers meanwhile.
+
+        ``wait`` bounds how long to wait for a build another thread is already
+        running (None: as long as it takes).  Returns whether the catalogue is now
+        at the version read at the start.  Blocking: call it off the event loop.
+        """
+        version = self._read_version()
+        current = self._catalogue
+        if current is not None and current.version.key == version.key:
+            return True
+        if not self._build_lock.acquire(timeout=-1 if wait is None else wait):
+            return False
+        try:
+            current = self._catalogue
+            if current is not None and current.version.key == version.key:
+                return True  # built by whoever held the lock
+            version = self._read_version()  # the newest, in case it moved on while waiting
+            fresh = self._build(version)
+            self._catalogue = fresh
+            log.info("catalogue now at version %s (%d papers, from %s; was %s)", version.key, len(fresh.papers),
+                     fresh.origin, current.version.key if current is not None else None)
+            return True
+        finally:
+            self._build_lock.release()
+
+    def _build(self, version: "CatalogueVersion") -> "Catalogue":
+        """The catalogue of ``version``: its snapshot when one matches, else read
+        from the store and built, then saved for the next process.  ``version`` is
+        read *before* the papers, so a change made meanwhile shows up as a newer
+        version at the next check, never as a gap."""
+        from index import snapshot
+        from index.catalogue import Catalogue
+        from index.embedding import embed_query
+
+        path = self.snapshot_path
+        loaded = snapshot.load(path, version, self.store, embed_query)
+        if loaded is not None:
+            return loaded
+        started = time.perf_counter()
+        papers = self._read_papers()
+        log.info("read %d papers from the store in %.2f s", len(papers), time.perf_counter() - started)
+        built = Catalogue.build(version, papers, self.store, embed_query)
+        if self.create or Path(self.settings.data_dir).is_dir():  # a read command never makes a data dir
+            snapshot.save(path, built)
+        return built
+
+    @reports_store_failures
+    def _read_papers(self) -> list[Paper]:
+        return self.store.papers()
+
+    def watch_catalogue(self, interval: float | None = None) -> "CatalogueWatcher":
+        """Start checking the catalogue version in the background (the bot does, for
+        as long as it runs); stop the returned watcher to end it."""
+        from index.catalogue import CatalogueWatcher
+
+        every = self.settings.catalogue_check_seconds if interval is None else interval
+        return CatalogueWatcher(self.sync_catalogue, every).start()
+
+    def _newer_catalogue_after_miss(self) -> bool:
+        """After a miss: is there a newer catalogue, and is it in place now?
+
+        Checked at most every MISS_CHECK_INTERVAL_S; waits up to MISS_WAIT_S for
+        the rebuild (the caller is a worker thread, and the user asked for
+        something this catalogue does not have)."""
+        now = time.monotonic()
+        if now - self._miss_checked_at < MISS_CHECK_INTERVAL_S:
+            return False
+        self._miss_checked_at = now
+        before = self._catalogue
+        try:
+            self.sync_catalogue(wait=MISS_WAIT_S)
+        except StoreUnavailable:
+            log.info("could not check the catalogue version after a miss", exc_info=True)
+            return False
+        return self._catalogue is not before
 
     @reports_store_failures
     def papers(self) -> list[Paper]:
-        """The paper catalogue, read once from the store and cached until the next ingest."""
-        with self._lock:
-            if self._papers is None:
-                self._papers = self.store.papers()
-            return self._papers
+        """The paper catalogue of the current version."""
+        return self.catalogue().papers
 
     def stats(self) -> Stats:
         papers = self.papers()
@@ -205,32 +328,39 @@ class Engine:
         sources = sorted({m.source for p in papers for m in p.sources})
         return Stats(papers=len(papers), weeks=weeks, sources=sources, collection=self.store.name)
 
+    @reports_store_failures
     def retriever(self) -> "Retriever":
-        from index.embedding import embed_query, preload
-        from index.retrieve import Retriever
+        from index.embedding import preload
 
-        with self._lock:
-            if self._retriever is None:
-                preload()
-                self._retriever = Retriever(self.papers(), self.store, embed_query)
-            return self._retriever
+        if self._catalogue is None:
+            preload()  # in the background, while the catalogue loads: a search will embed the query
+        return self.catalogue().retriever
 
+    @reports_store_failures
     def lookup(self) -> "PaperLookup":
-        from index.lookup import PaperLookup
+        return self.catalogue().lookup
 
-        with self._lock:
-            if self._lookup is None:
-                self._lookup = PaperLookup(self.papers())
-            return self._lookup
+    @reports_store_failures
+    def warm(self) -> None:
+        """Everything the first question needs, loaded now: the catalogue with its
+        indexes and the embedding model (a long-running process calls this once,
+        off the event loop, so its first answer is as fast as any other)."""
+        from index.embedding import embed_query
+
+        self.catalogue()
+        embed_query("warm up")
 
     def answerer(self) -> "Answerer":
+        """An answerer bound to the current catalogue's retriever, so one answer
+        never mixes two catalogue versions."""
         from index.answer import Answerer
         from index.llm import build_chat_model
 
-        with self._lock:
-            if self._answerer is None:
-                self._answerer = Answerer(self.retriever, build_chat_model(self.settings), self.settings.top_k)
-            return self._answerer
+        with self._chat_lock:
+            if not self._chat_model_built:
+                self._chat_model = build_chat_model(self.settings)
+                self._chat_model_built = True
+        return Answerer(self.retriever(), self._chat_model, self.settings.top_k)
 
     @reports_store_failures
     def search(
@@ -242,7 +372,10 @@ class Engine:
     def ask(
         self, question: str, history: Sequence["Turn"] = (), filters: "SearchFilters | None" = None
     ) -> "Answer":
-        return self.answerer().answer(question, history=history, filters=filters)
+        answer = self.answerer().answer(question, history=history, filters=filters)
+        if answer.abstained and self._newer_catalogue_after_miss():
+            return self.answerer().answer(question, history=history, filters=filters)
+        return answer
 
     @reports_store_failures
     def ask_week(self, question: str, week: str, history: Sequence["Turn"] = ()) -> "Answer":
@@ -254,6 +387,8 @@ class Engine:
         """The papers of one digest week (the latest by default), in digest order."""
         papers = self.papers()
         weeks = sorted({w for p in papers for w in p.weeks})
+        if week is not None and week not in weeks and self._newer_catalogue_after_miss():
+            return self.week_papers(week)
         if not weeks:
             return None, []
         chosen = week if week in weeks else (weeks[-1] if week is None else None)
@@ -268,7 +403,10 @@ class Engine:
     @reports_store_failures
     def find_papers(self, query: str, limit: int = 5) -> list["LookupMatch"]:
         """Lookup for ``/paper``: a paper id (an autocomplete pick), link, title or keywords."""
-        return self.lookup().find(query, limit=limit)
+        matches = self.lookup().find(query, limit=limit)
+        if not matches and self._newer_catalogue_after_miss():
+            return self.lookup().find(query, limit=limit)
+        return matches
 
     @reports_store_failures
     def autocomplete(self, prefix: str, limit: int = 25) -> list[tuple[str, str]]:

@@ -188,10 +188,16 @@ class Ingestor:
         changed = self._indexable(changed, report)
         report.new = sum(1 for p in changed if p.paper_id not in stored)
         report.updated = len(changed) - report.new + len(moved)
-        if moved:
-            self.store.update_records(moved)
-        if changed:
-            self._write(changed, progress)
+        try:
+            if moved:
+                self.store.update_records(moved)
+            if changed:
+                self._write(changed, progress)
+        finally:
+            # Every process reading this collection learns of the change from a new
+            # catalogue version, also after a partial write (what was written is
+            # kept and should be seen).  A collection without a version yet gets one.
+            self._stamp_version(wrote=bool(moved or changed))
         report.papers = self.store.count_papers()
         report.seconds = time.perf_counter() - started
         log.info(
@@ -221,6 +227,13 @@ class Ingestor:
                 continue
             kept.append(paper)
         return kept
+
+    def _stamp_version(self, wrote: bool) -> None:
+        try:
+            if wrote or not self.store.catalogue_version().stamp:
+                self.store.stamp_catalogue_version()
+        except Exception:  # noqa: BLE001 - the store failing now is reported by the write or count
+            log.warning("could not record a new catalogue version; other processes see this ingest late", exc_info=True)
 
     def _write(self, papers: Sequence[Paper], progress: Progress | None) -> None:
         pipeline = self._pipeline()

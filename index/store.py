@@ -18,6 +18,8 @@ import hashlib
 import json
 import logging
 import threading
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
@@ -56,6 +58,9 @@ DEFAULT_DATABASE = "default_database"
 #: at 10k but 0.925 at 100k; 1000 gave 0.971 and 2000 0.991 at 100k, for a dense
 #: query p95 of 50 ms there.  It can change on an existing collection in place.
 HNSW_EF_SEARCH = 2000
+#: Collection metadata keys of the catalogue version (see :meth:`PaperStore.catalogue_version`).
+VERSION_KEY = "paperbot_catalogue_version"
+CHANGED_AT_KEY = "paperbot_catalogue_changed_at"
 
 
 class StoreUnavailable(RuntimeError):
@@ -82,6 +87,26 @@ def index_location(settings: "Settings") -> str:
             f"{settings.chroma_host}:{settings.chroma_port or 8000}"
         )
     return str(settings.data_dir)
+
+
+@dataclass(frozen=True)
+class CatalogueVersion:
+    """Which state of the collection a catalogue was read from.
+
+    ``stamp`` is new after every ingest that changed the collection (any process,
+    any machine); ``collection_id`` is Chroma's id of the collection itself, so a
+    collection deleted and made again under the same name is never taken for the
+    old one.  ``changed_at`` (epoch seconds) says how old the stamp is.
+    """
+
+    collection_id: str
+    stamp: str
+    changed_at: float = 0.0
+
+    @property
+    def key(self) -> str:
+        """What a persisted snapshot must match to be used for this version."""
+        return f"{self.collection_id}/{self.stamp}"
 
 
 @dataclass(frozen=True)
@@ -218,6 +243,38 @@ class PaperStore:
             return self._client.get_collection(self.name, embedding_function=None)
         except NotFoundError:
             raise IndexMissing(self._location) from None
+
+    def catalogue_version(self) -> CatalogueVersion:
+        """The collection's current version, read fresh from Chroma (one small request).
+
+        It lives in the collection's own metadata, so every process that can open
+        the collection reads the same value, embedded or on a server, with no file
+        beside the data that could drift from it.  A collection that no ingest has
+        stamped yet (made before versions existed) has the stamp ``""``.
+        """
+        _ = self.collection  # made on first use, as every read does
+        # The Collection object caches the metadata it was fetched with: ask again.
+        fresh = self._client.get_collection(self.name, embedding_function=None)
+        meta = fresh.metadata or {}
+        changed_at = meta.get(CHANGED_AT_KEY)
+        return CatalogueVersion(
+            collection_id=str(fresh.id),
+            stamp=str(meta.get(VERSION_KEY) or ""),
+            changed_at=float(changed_at) if isinstance(changed_at, (int, float)) else 0.0,
+        )
+
+    def stamp_catalogue_version(self) -> CatalogueVersion:
+        """Record that the collection changed: every engine that reads the version
+        next sees a new one and refreshes.  Call after the writes, never before, so
+        that a reader who sees the new stamp also sees what it stands for."""
+        collection = self.collection
+        meta = dict(self._client.get_collection(self.name, embedding_function=None).metadata or {})
+        # modify() replaces the whole metadata: keep what others put there.
+        meta[VERSION_KEY] = uuid.uuid4().hex
+        meta[CHANGED_AT_KEY] = time.time()
+        collection.modify(metadata=meta)
+        log.info("catalogue version of %s is now %s", self.name, meta[VERSION_KEY])
+        return CatalogueVersion(str(collection.id), str(meta[VERSION_KEY]), float(meta[CHANGED_AT_KEY]))
 
     def vector_store(self) -> "ChromaVectorStore":
         from llama_index.vector_stores.chroma import ChromaVectorStore
