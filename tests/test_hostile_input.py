@@ -32,21 +32,10 @@ from config import Settings
 from index.digests import parse_digest
 from index.engine import Engine
 from index.sources import parse_sources
-from tests.fake_discord import AUTOCOMPLETE_RESULT, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL, Request
-from tests.fake_openai import Behaviour, FakeOpenAI
-from tests.figures import figures  # noqa: F401 - a fixture
-from tests.test_discord_bot import (  # noqa: F401 - llm_engine is a fixture
-    VPTQ_URL,
-    answered,
-    assert_inert,
-    bot_session,
-    callback,
-    embeds,
-    followups,
-    links,
-    llm_engine,
-    thread_answer,
-)
+from tests.support.bot import VPTQ_URL, bot_session
+from tests.support.discord import AUTOCOMPLETE_RESULT, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL, Request
+from tests.support.fake_openai import Behaviour, FakeOpenAI
+from tests.support.replies import answered, assert_inert, callback, embeds, followups, links, thread_answer
 
 log = logging.getLogger(__name__)
 

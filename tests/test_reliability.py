@@ -37,24 +37,12 @@ from bot.app import PaperBot
 from config import Settings
 from index.engine import Engine
 from tests.conftest import FIXTURE_PAPERS, REPO_ROOT
-from tests.fake_discord import AUTOCOMPLETE_RESULT, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL, FakeDiscord, Request
-from tests.fake_openai import FakeOpenAI
-from tests.figures import figures  # noqa: F401 - a fixture
-from tests.test_chroma_server import DIGEST, ChromaServer
-from tests.test_discord_bot import (
-    TOKEN,
-    VPTQ_URL,
-    answered,
-    bot_session,
-    buttons,
-    callback,
-    clean_env,
-    embeds,
-    followups,
-    links,
-    run_paperbot,
-    running_bot,
-)
+from tests.support.bot import TOKEN, VPTQ_URL, bot_session, clean_env, run_paperbot, running_bot
+from tests.support.chroma import ChromaServer
+from tests.support.digests import DIGEST
+from tests.support.discord import AUTOCOMPLETE_RESULT, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL, FakeDiscord, Request
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.replies import answered, buttons, callback, embeds, followups, links
 
 log = logging.getLogger(__name__)
 
