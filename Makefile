@@ -6,7 +6,7 @@ PIP_FLAGS ?= --disable-pip-version-check --no-input --quiet
 SAMPLE ?= samples
 DATA_DIR ?= data
 
-.PHONY: run test test-server eval install dev bench-deps lock bench bench-100k bench-ingest bench-query bench-memory bench-coldstart bench-scale clean
+.PHONY: run test test-server eval install dev bench-deps lock bench bench-100k bench-ingest bench-query bench-memory bench-coldstart bench-scale bench-load clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,7 @@ lock:
 
 ## bench: every benchmark; markdown tables on stdout, PNG plots in bench/out/.
 ## The first run builds and times a cached 10k-paper index (bench/out/index-10000, ~7 min on 2 cores).
-bench: bench-ingest bench-query bench-coldstart bench-memory bench-scale
+bench: bench-ingest bench-query bench-coldstart bench-memory bench-scale bench-load
 
 ## bench-100k: ingest, query and memory at 100k papers too; the first run embeds 100k papers (~1 h on 2 cores)
 bench-100k: $(DEV_VENV)/.bench-installed
@@ -78,6 +78,10 @@ bench-memory: $(DEV_VENV)/.bench-installed
 
 bench-scale: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/python -m bench.scale
+
+## bench-load: /ask and autocomplete load through the fake Discord: acknowledgement latency, event-loop lag
+bench-load: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/python -m bench.load
 
 clean:
 	rm -rf $(VENV) $(DEV_VENV) .pytest_cache build *.egg-info

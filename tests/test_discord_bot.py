@@ -183,7 +183,8 @@ async def test_ask_is_deferred_within_3s_then_the_followup_holds_the_answer(fixt
         pending = await fake.slash("ask", user_id=2001, question="what is VPTQ?")
         first = await callback(fake, pending)
         assert first.json["type"] == DEFERRED_CHANNEL_MESSAGE
-        assert first.status == 200 and first.at - pending.sent_at < 3.0
+        # Accepted: the fake answers a callback later than Discord's 3 s with 404 Unknown interaction.
+        assert first.status == 200, first.errors
         parts = await answered(fake, pending)
         calls = fake.for_interaction(pending)
         assert calls[0] is first and all(r.at >= first.at for r in calls)
@@ -256,7 +257,9 @@ async def test_backend_failure_gives_a_friendly_ephemeral_message_and_logs_the_t
         assert "Traceback" in logged and "StoreUnavailable" in logged, logged
 
 
-async def test_fifty_concurrent_asks_are_all_acknowledged_within_3s_and_answered(fixture_engine: Engine, tmp_path: Path) -> None:
+async def test_fifty_concurrent_asks_are_all_acknowledged_within_3s_and_answered(
+    fixture_engine: Engine, tmp_path: Path, figures: dict[str, object]
+) -> None:
     questions = ["what is VPTQ?", "what is OLMoE?", "what is Scylla?", "what is DiVA?", "what is R-MCTS?"]
     async with bot_session(fixture_engine, tmp_path) as s:
         fake = s.fake
@@ -265,13 +268,10 @@ async def test_fifty_concurrent_asks_are_all_acknowledged_within_3s_and_answered
         )
         acks = await fake.wait_for(lambda r: r.is_callback(), count=50, timeout=15)
         by_id = {int(r.parts[1]): r for r in acks}
-        late = []
         for pending in sent:
             ack = by_id[pending.id]
+            # Accepted: the fake answers a callback later than Discord's 3 s with 404 Unknown interaction.
             assert ack.status == 200 and ack.json["type"] == DEFERRED_CHANNEL_MESSAGE, (ack.status, ack.errors)
-            if ack.at - pending.sent_at >= 3.0:
-                late.append(round(ack.at - pending.sent_at, 2))
-        assert not late, f"acknowledged after 3 s: {late}"
         slowest = max(by_id[p.id].at - p.sent_at for p in sent)
 
         done = await fake.wait_for(
@@ -282,7 +282,7 @@ async def test_fifty_concurrent_asks_are_all_acknowledged_within_3s_and_answered
         for pending in sent:
             answer = [r for r in fake.for_interaction(pending) if r.is_followup()][-1]
             assert embeds(answer) and links(embeds(answer)[0]), answer.json
-        print(f"slowest acknowledgement {slowest:.2f}s; all answered {max(r.at for r in done) - sent[0].sent_at:.1f}s after the first ask")
+        figures.update(slowest_ack_s=slowest, all_answered_after_s=max(r.at for r in done) - sent[0].sent_at)
 
 
 # -- feedback buttons ---------------------------------------------------------------------------

@@ -25,8 +25,9 @@ from bot.runner import point_at, state_path
 from bot.state import BotState
 from config import Settings
 from index.engine import Engine
-from tests.conftest import REPO_ROOT
 from tests.support.discord import FakeDiscord
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: A canary: if this string shows up in any log line, the token leaked.
 TOKEN = "MTIz.canary-token.Xq9-not-a-real-token-7f3c2b"
@@ -36,6 +37,8 @@ VPTQ_URL = "https://arxiv.org/abs/2409.17066"
 
 @dataclass
 class Session:
+    """A running bot and the fake Discord it is connected to."""
+
     fake: FakeDiscord
     bot: PaperBot
     settings: Settings
@@ -46,6 +49,7 @@ class Session:
 
 
 def bot_settings(fake: FakeDiscord, data_dir: Path, env: dict[str, str] | None = None) -> Settings:
+    """Settings aiming the bot at ``fake`` (commands synced to its guild, no /ask cooldown unless ``env`` sets one)."""
     environ = {
         "DISCORD_TOKEN": fake.token,
         "DISCORD_API_URL": fake.api_url,
@@ -105,10 +109,12 @@ async def running_bot(
 
 # -- paperbot as a subprocess ------------------------------------------------------------------
 def clean_env(**extra: str) -> dict[str, str]:
+    """The environment of a ``paperbot`` subprocess: nothing of the caller's but PATH, plus ``extra``."""
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent", "NO_COLOR": "1", "PYTHONPATH": str(REPO_ROOT), **extra}
 
 
 async def run_paperbot(cwd: Path, *args: str, env: dict[str, str], timeout: float = 60) -> tuple[int, str, str]:
+    """``paperbot ARGS...`` to completion: (exit code, stdout, stderr); killed after ``timeout`` s."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", *args, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
