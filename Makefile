@@ -6,7 +6,7 @@ PIP_FLAGS ?= --disable-pip-version-check --no-input --quiet
 SAMPLE ?= samples
 DATA_DIR ?= data
 
-.PHONY: run test test-server eval install dev bench-deps lock bench bench-100k bench-ingest bench-query bench-memory bench-coldstart bench-scale clean
+.PHONY: run test test-server eval install dev bench-deps lock bench bench-100k bench-ingest bench-query bench-memory bench-coldstart bench-scale bench-load clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ test-server: $(DEV_VENV)/.installed
 
 ## eval: answer quality on the real shared digests (../shared) and dev sets; fails when a target regresses
 eval: $(DEV_VENV)/.installed
-	$(DEV_VENV)/bin/python bench/quality.py
+	$(DEV_VENV)/bin/python -m bench.quality
 
 ## lock: refresh constraints.txt from a fresh resolve of pyproject.toml
 lock:
@@ -54,30 +54,34 @@ lock:
 
 ## bench: every benchmark; markdown tables on stdout, PNG plots in bench/out/.
 ## The first run builds and times a cached 10k-paper index (bench/out/index-10000, ~7 min on 2 cores).
-bench: bench-ingest bench-query bench-coldstart bench-memory bench-scale
+bench: bench-ingest bench-query bench-coldstart bench-memory bench-scale bench-load
 
 ## bench-100k: ingest, query and memory at 100k papers too; the first run embeds 100k papers (~1 h on 2 cores)
 bench-100k: $(DEV_VENV)/.bench-installed
-	$(DEV_VENV)/bin/python bench/ingest.py --sizes shared,10000,100000 --repeat 1
-	$(DEV_VENV)/bin/python bench/query.py --sizes shared,10000,100000
-	$(DEV_VENV)/bin/python bench/memory.py --sizes shared,10000,100000 --runs 1
+	$(DEV_VENV)/bin/python -m bench.ingest --sizes shared,10000,100000 --repeat 1
+	$(DEV_VENV)/bin/python -m bench.query --sizes shared,10000,100000
+	$(DEV_VENV)/bin/python -m bench.memory --sizes shared,10000,100000 --runs 1
 
 bench-deps: $(DEV_VENV)/.bench-installed
 
 bench-ingest: $(DEV_VENV)/.bench-installed
-	$(DEV_VENV)/bin/python bench/ingest.py
+	$(DEV_VENV)/bin/python -m bench.ingest
 
 bench-query: $(DEV_VENV)/.bench-installed
-	$(DEV_VENV)/bin/python bench/query.py
+	$(DEV_VENV)/bin/python -m bench.query
 
 bench-coldstart: $(DEV_VENV)/.bench-installed
-	$(DEV_VENV)/bin/python bench/coldstart.py
+	$(DEV_VENV)/bin/python -m bench.coldstart
 
 bench-memory: $(DEV_VENV)/.bench-installed
-	$(DEV_VENV)/bin/python bench/memory.py
+	$(DEV_VENV)/bin/python -m bench.memory
 
 bench-scale: $(DEV_VENV)/.installed
-	$(DEV_VENV)/bin/python bench/scale.py
+	$(DEV_VENV)/bin/python -m bench.scale
+
+## bench-load: /ask and autocomplete load through the fake Discord: acknowledgement latency, event-loop lag
+bench-load: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/python -m bench.load
 
 clean:
 	rm -rf $(VENV) $(DEV_VENV) .pytest_cache build *.egg-info

@@ -17,31 +17,28 @@ imports and of the known heavy packages) and a cProfile of the whole command.
 
 Run from the repo root::
 
-    .venv-dev/bin/python bench/coldstart.py [--runs 10] [--profile]
+    .venv-dev/bin/python -m bench.coldstart [--runs 10] [--profile]
 """
 
 from __future__ import annotations
 
+import argparse
+import io
+import json
+import os
+import pstats
+import re
+import shutil
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-import argparse  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import pstats  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from typing import Sequence  # noqa: E402
+from bench.common import REPO_ROOT, corpus_for, make_engine
 
 QUERY = "quantization of language model weights"
 TARGETS_S = {"paperbot --help": 0.3, "paperbot search": 1.2}
@@ -222,7 +219,7 @@ def stage_table(data_dir: Path, runs: int = 5) -> str:
     """Median of each step over ``runs`` fresh processes."""
     per_step: dict[str, list[float]] = {}
     for _ in range(runs):
-        done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--stages", str(data_dir)],
+        done = subprocess.run([sys.executable, "-m", "bench.coldstart", "--stages", str(data_dir)],
                               env=child_env(), cwd=REPO_ROOT, capture_output=True, text=True, check=True)
         for name, seconds in json.loads(done.stdout.strip().splitlines()[-1]):
             per_step.setdefault(name, []).append(seconds)
@@ -242,12 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.stages is not None:
         return stages(args.stages)
 
-    from bench import query
-
-    corpus = query.corpus_for("shared", 0)
+    corpus = corpus_for("shared", 0)
     if not (corpus.data_dir / "chroma" / "chroma.sqlite3").exists():
         print(f"building the 150-paper index in {corpus.data_dir}", file=sys.stderr, flush=True)
-        query.make_engine(corpus.data_dir).ingest(corpus.specs)
+        make_engine(corpus.data_dir).ingest(corpus.specs)
     results = commands(corpus.data_dir)
     use_hyperfine = shutil.which("hyperfine") is not None
     for r in results:

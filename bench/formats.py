@@ -15,26 +15,22 @@ This prints, as markdown tables:
    model: papers, skipped, seconds, papers/s.  The digest is generated, not
    committed.
 
-Run from the repo root: ``.venv-dev/bin/python bench/formats.py [--rows 1800] [--no-ingest]``.
+Run from the repo root: ``.venv-dev/bin/python -m bench.formats [--rows 1800] [--no-ingest]``.
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
+import logging
 import sys
+import tempfile
+import time
 from pathlib import Path
+from typing import Sequence
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-import argparse  # noqa: E402
-import datetime as dt  # noqa: E402
-import logging  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from typing import Sequence  # noqa: E402
-
-from bench.synth import generate  # noqa: E402
+from bench.common import REPO_ROOT
+from bench.synth import generate
 
 FORMATS = REPO_ROOT / "tests" / "fixtures" / "formats"
 #: Every this many rows, one title cell runs on past 300 characters (no bold, no " - ").

@@ -35,36 +35,31 @@ markdown table and saves ``bench/out/ingest.png`` (papers/s per run; needs the
 
 Run from the repo root::
 
-    .venv-dev/bin/python bench/ingest.py [--sizes shared,10000,100000] [--repeat 3]
+    .venv-dev/bin/python -m bench.ingest [--sizes shared,10000,100000] [--repeat 3]
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import random
+import resource
+import shutil
+import statistics
 import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable, Sequence
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-import argparse  # noqa: E402
-import datetime as dt  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import resource  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from dataclasses import asdict, dataclass, field  # noqa: E402
-from typing import Callable, Sequence  # noqa: E402
-
-from bench.query import Corpus, corpus_for, parse_sizes, progress_printer  # noqa: E402
-from config import Settings  # noqa: E402
-from index.engine import Engine  # noqa: E402
-from index.pipeline import Ingestor, IngestReport  # noqa: E402
+from bench.common import REPO_ROOT, Corpus, corpus_for, parse_sizes, progress_printer
+from config import Settings
+from index.engine import Engine
+from index.pipeline import Ingestor, IngestReport
 
 TARGET_REINGEST_PCT = 10.0
 TARGET_CEILING_PCT = 70.0

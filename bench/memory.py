@@ -11,7 +11,7 @@ ONNX model, Chroma and the BM25 index.  This measures, per corpus of ``--sizes``
   size");
 * the **real bot**: ``paperbot start --data-dir DIR`` as a child process, started
   exactly as users start it, with ``DISCORD_TOKEN``, ``DISCORD_API_URL`` and
-  ``DISCORD_GATEWAY_URL`` aiming it at the fake Discord of ``tests/fake_discord.py``
+  ``DISCORD_GATEWAY_URL`` aiming it at the fake Discord of ``tests/support/discord``
   (Discord's REST API and gateway, served by this process's asyncio loop on
   127.0.0.1) and ``DISCORD_DEV_GUILD_ID`` at the fake's guild, so the bot syncs its
   commands there at start as in development.  Once the fake has sent READY (the
@@ -40,7 +40,7 @@ guild with three channels, so discord.py's caches of a big guild (members,
 channels, threads) are not in the numbers.
 
 The requests (questions, lookups, autocomplete inputs) are drawn with seed 0
-from the corpus's own papers by ``bench/query.py``'s generators, once per corpus:
+from the corpus's own papers by ``bench/workload.py``'s generators, once per corpus:
 the same in every run.  The bot's data dir is a temporary folder whose sub-folders
 (``chroma/``, ``docstore/``, ...) link to the cached index: the bot writes its
 state (``bot.sqlite3``: answers, votes, subscriptions) into its data dir, and a
@@ -51,46 +51,44 @@ Indexes are the cached ones of ``bench/query.py`` and ``bench/ingest.py``
 (``bench/out/index-shared``, ``bench/out/index-<N>``).  A missing one of at most
 10,000 papers is built first (a 10k build embeds 10k papers: ~15 min on 2
 cores); a bigger one is never built here: ``--sizes shared,10000,100000`` needs
-the cached index ``bench/out/index-100000``, built by ``bench/ingest.py --sizes
+the cached index ``bench/out/index-100000``, built by ``python -m bench.ingest --sizes
 100000`` (~1 h on 2 cores), and stops at once, saying so, while that build is
 missing or unfinished (``bench/ingest.py`` writes ``first-ingest.json`` next to
 the index when it is done).
 
 Run from the repo root::
 
-    .venv-dev/bin/python bench/memory.py [--sizes shared,10000[,100000]] [--runs 3]
+    .venv-dev/bin/python -m bench.memory [--sizes shared,10000[,100000]] [--runs 3]
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
 # Only light modules here: a child's ru_maxrss starts at this process's RSS when it
 # spawns the child (see the module docstring), so asyncio, aiohttp and the engine
 # are imported where they are needed, after the baseline rows.
-import argparse  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import re  # noqa: E402
-import signal  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-from dataclasses import asdict, dataclass, field  # noqa: E402
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence, TypeVar  # noqa: E402
+import argparse
+import json
+import logging
+import os
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence, TypeVar
+
+from bench import common
+from bench.common import REPO_ROOT, parse_sizes
 
 if TYPE_CHECKING:
     import asyncio
     import resource
 
-    from tests.fake_discord import FakeDiscord, PendingInteraction, Request
+    from tests.support.discord import FakeDiscord, PendingInteraction, Request
 
 log = logging.getLogger("bench.memory")
 
@@ -156,12 +154,10 @@ def paperbot(*args: str) -> list[str]:
 # -- the indexes ---------------------------------------------------------------------------------
 def _built_elsewhere(size: str) -> int | None:
     """The paper count of ``size`` if its index is too big to build here (else None)."""
-    from bench import query
-
     if size in ("shared", "150"):
         return None
     n = int(size)
-    return n if n > query.MAX_BUILD_PAPERS else None
+    return n if n > common.MAX_BUILD_PAPERS else None
 
 
 def require_built(size: str) -> Path | None:
@@ -171,39 +167,35 @@ def require_built(size: str) -> Path | None:
     ``first-ingest.json`` record after the build, so an index it is still building
     (which has a Chroma store already) is not measured as if it were the corpus.
     """
-    from bench import query
-
     n = _built_elsewhere(size)
     if n is None:
         return None
     from bench.ingest import RECORD_NAME
 
-    data_dir = query.OUT_DIR / f"index-{n}"
+    data_dir = common.OUT_DIR / f"index-{n}"
     if not (data_dir / "chroma" / "chroma.sqlite3").is_file() or not (data_dir / RECORD_NAME).is_file():
         raise SystemExit(
             f"no complete index of {n:,} papers in {data_dir} (no {RECORD_NAME}: missing or still being built); "
             f"building it takes about an hour on 2 cores, so bench/memory.py does not: "
-            f"run `.venv-dev/bin/python bench/ingest.py --sizes {n}` first"
+            f"run `.venv-dev/bin/python -m bench.ingest --sizes {n}` first"
         )
     return data_dir
 
 
 def ensure_index(size: str) -> tuple[str, Path, bool]:
     """(corpus label, data dir, synthetic?) of a cached index; built if missing and
-    of at most ``bench/query.py``'s MAX_BUILD_PAPERS (10k), else required built."""
-    from bench import query
-
+    of at most ``bench.common``'s MAX_BUILD_PAPERS (10k), else required built."""
     big = require_built(size)
     if big is not None:
         # Not through corpus_for: it would regenerate the whole corpus's digests for nothing.
         return str(int(size)), big, True
-    corpus = query.corpus_for(size, 0)
+    corpus = common.corpus_for(size, 0)
     chroma = corpus.data_dir / "chroma" / "chroma.sqlite3"
     if not chroma.exists():
         print(f"[{corpus.name}] no cached index in {corpus.data_dir}: building it (bench/query.py's cache)",
               file=sys.stderr, flush=True)
         started = time.perf_counter()
-        query.make_engine(corpus.data_dir).ingest(corpus.specs, progress=query.progress_printer(corpus.name, started))
+        common.make_engine(corpus.data_dir).ingest(corpus.specs, progress=common.progress_printer(corpus.name, started))
     return corpus.name, corpus.data_dir, corpus.synthetic
 
 
@@ -234,22 +226,22 @@ class Workload:
 def workload(data_dir: Path, synthetic: bool) -> Workload:
     """The run's requests, drawn in a child process: reading the catalogue opens
     Chroma, which would raise this process's RSS, the floor of every later child's."""
-    argv = [sys.executable, str(Path(__file__).resolve()), "--workload", str(data_dir)]
+    argv = [sys.executable, "-m", "bench.memory", "--workload", str(data_dir)]
     _rss, _wall, out = run_measured(argv + (["--synthetic"] if synthetic else []))
     return Workload(**json.loads(out.strip().splitlines()[-1]))
 
 
 def draw_workload(data_dir: Path, synthetic: bool) -> Workload:
     """Child side: questions, ``/paper`` inputs and partial titles made from the
-    corpus's papers with seed 0, by ``bench/query.py``'s generators."""
-    from bench import query
+    corpus's papers with seed 0, by ``bench/workload.py``'s generators."""
+    from bench.workload import SHARED_QUESTIONS, autocomplete_probes, lookup_probes, synthetic_questions
 
-    papers = query.make_engine(data_dir).papers()
+    papers = common.make_engine(data_dir).papers()
     rng = random.Random(0)
-    questions = (query.synthetic_questions(papers, rng, n=BOT_ASKS) if synthetic
-                 else list(query.SHARED_QUESTIONS))[:BOT_ASKS]
-    lookups = [p.text for p in query.lookup_probes(papers, rng, n=BOT_LOOKUPS)]
-    autocompletes = [p.text for p in query.autocomplete_probes(papers, rng, n=BOT_AUTOCOMPLETES)]
+    questions = (synthetic_questions(papers, rng, n=BOT_ASKS) if synthetic
+                 else list(SHARED_QUESTIONS))[:BOT_ASKS]
+    lookups = [p.text for p in lookup_probes(papers, rng, n=BOT_LOOKUPS)]
+    autocompletes = [p.text for p in autocomplete_probes(papers, rng, n=BOT_AUTOCOMPLETES)]
     return Workload(len(papers), questions, lookups, autocompletes)
 
 
@@ -370,7 +362,7 @@ async def run_real_bot(index_dir: Path, work: Workload) -> BotRun:
     import secrets
     import tempfile
 
-    from tests.fake_discord import FakeDiscord
+    from tests.support.discord import FakeDiscord
 
     token = f"MTIz.bench-memory-{secrets.token_urlsafe(12)}.not-a-real-token"
     with tempfile.TemporaryDirectory(prefix="paperbot-memory-") as tmp:
@@ -509,13 +501,13 @@ def render(samples: Sequence[Sample], runs: int) -> str:
         )
     lines += [
         "",
-        "The real bot is `paperbot start` connected to the fake Discord of tests/fake_discord.py on 127.0.0.1, "
+        "The real bot is `paperbot start` connected to the fake Discord of tests/support/discord on 127.0.0.1, "
         "serving the requests one at a time; its wall time is its whole life (start, requests, SIGTERM).",
         "The fake has one guild with three channels: discord.py's caches of a big server are not in these numbers.",
         "A child's ru_maxrss includes this script's RSS when it spawned the child (Linux keeps the peak across exec): "
         "the python -c pass row is that floor, not the interpreter alone.",
         "100k papers: `--sizes shared,10000,100000` needs the cached index bench/out/index-100000, "
-        "built by `bench/ingest.py --sizes 100000` (~1 h on 2 cores); this script never builds it.",
+        "built by `python -m bench.ingest --sizes 100000` (~1 h on 2 cores); this script never builds it.",
     ]
     return "\n".join(lines)
 
@@ -529,7 +521,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workload", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--synthetic", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    from bench.query import parse_sizes
 
     args.sizes = parse_sizes(parser, args.sizes)
     if args.runs < 1:

@@ -10,28 +10,24 @@ target regresses, so CI fails on a quality regression as it does on a test.
 
 The targets are the ones the issues set; none was fitted to these lists.
 
-Usage: python bench/quality.py [--shared DIR] [--json]
+Usage: python -m bench.quality [--shared DIR] [--json]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-
-from config import Settings  # noqa: E402
-from config.logs import setup_logging  # noqa: E402
-from index.engine import Engine  # noqa: E402
-from index.evaluate import FileReport, evaluate_file  # noqa: E402
-from index.retrieve import MODES  # noqa: E402
+from bench.common import REPO_ROOT
+from config import Settings
+from config.logs import setup_logging
+from index.engine import Engine
+from index.evaluate import FileReport, evaluate_file
+from index.retrieve import MODES
 
 HOLDOUT = REPO_ROOT / "bench" / "eval"
 #: Papers in the two shared digests (112 weekly items + 38 table rows).

@@ -30,60 +30,55 @@ indexes are cached in ``bench/out/index-<name>/`` (git-ignored): a re-run calls
 ingest again, which finds every paper unchanged and embeds nothing.  A first
 10k build embeds 10k chunks at ~10-40 chunks/s on a 2-core box: minutes.  A
 100k index takes about an hour, so it is never built here: run
-``bench/ingest.py --sizes 100000`` first (it also records that first ingest).
+``python -m bench.ingest --sizes 100000`` first (it also records that first ingest).
 
 Prints markdown tables and saves ``bench/out/query.png`` (p50/p95 per operation
 and corpus size; needs the ``bench`` extra, ``make bench-deps``).
 
 Run from the repo root::
 
-    .venv-dev/bin/python bench/query.py [--sizes shared,10000,100000] [--papers N] [--repeat 2]
+    .venv-dev/bin/python -m bench.query [--sizes shared,10000,100000] [--papers N] [--repeat 2]
                                         [--profile ask,autocomplete] [--seed 0]
 """
 
 from __future__ import annotations
 
+import argparse
+import cProfile
+import io
+import logging
+import os
+import pstats
+import random
+import re
+import statistics
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Sequence
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+import numpy as np
 
-import argparse  # noqa: E402
-import cProfile  # noqa: E402
-import gc  # noqa: E402
-import io  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import pstats  # noqa: E402
-import random  # noqa: E402
-import re  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from typing import Any, Callable, Sequence  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from bench import synth  # noqa: E402
-from config import Settings  # noqa: E402
-from index.engine import Engine  # noqa: E402
-from index.models import Paper  # noqa: E402
-
-DIGESTS_DIR = REPO_ROOT.parent / "shared" / "data" / "digests"
-SHARED_DIGESTS = (
-    DIGESTS_DIR / "weekly-digest-2024-08-26_2024-10-06.md",
-    DIGESTS_DIR / "papers-table-2024-06-29_2024-07-31.md",
+from bench.common import (
+    OUT_DIR,
+    REPO_ROOT,
+    Corpus,
+    Timing,
+    corpus_for,
+    make_engine,
+    parse_sizes,
+    progress_printer,
+    time_calls,
 )
-OUT_DIR = REPO_ROOT / "bench" / "out"
+from bench.workload import SHARED_QUESTIONS, Probe, autocomplete_probes, lookup_probes, synthetic_questions
+from index.engine import Engine
+
 OPERATIONS = ("search hybrid", "search bm25", "search dense", "lookup", "autocomplete", "ask")
 #: (operation, smallest corpus it applies to) → p95 target in ms.
 TARGETS_MS = {"autocomplete": 50.0, "ask": 250.0}
 TARGET_FROM_PAPERS = 10_000
 TARGET_RECALL = 0.98
-#: Larger synthetic indexes are built only by bench/ingest.py.
-MAX_BUILD_PAPERS = 10_000
 #: Start-up steps the summary reports (see run_size).
 COLD_STEP = "cold: read catalogue from Chroma, build BM25 + lookup, save snapshot"
 WARM_STEP = "warm: load the catalogue snapshot (a new engine)"
@@ -93,245 +88,7 @@ _GET_PAGE = 2000
 
 log = logging.getLogger("bench.query")
 
-# -- queries ---------------------------------------------------------------------------------
-#: Questions about the shared digests, as people would ask them, plus a few off-topic ones.
-SHARED_QUESTIONS = [
-    "What is VPTQ?",
-    "extreme low-bit quantization of LLM weights",
-    "How does Movie Gen generate videos with synchronized audio?",
-    "papers from Meta",
-    "What did Apple publish?",
-    "Are RNNs enough compared to transformers?",
-    "how well does OpenAI o1 do in medicine",
-    "Can o1 plan? results on PlanBench",
-    "long-context benchmarks that go beyond needle in a haystack",
-    "Does chain-of-thought help outside math and symbolic reasoning?",
-    "an open mixture-of-experts language model",
-    "time series foundation model with mixture of experts",
-    "reward hacking during reward model training",
-    "how do LLMs learn to mislead humans through RLHF",
-    "training language models to self-correct with reinforcement learning",
-    "reward modeling as next-token prediction",
-    "distilling transformers into Mamba hybrid models",
-    "contextual document embeddings for retrieval",
-    "HNSW vs flat vs inverted indexes for dense and sparse retrievers",
-    "multilingual late interaction retriever",
-    "safety gaps when fine-tuning LLMs",
-    "backtracking to make generation safer",
-    "mitigating hallucinations in vision-language models",
-    "Are LLM hallucinations inevitable?",
-    "can LLMs generate novel research ideas?",
-    "agents that reproduce research code from repositories",
-    "how far are data science agents from experts",
-    "agent workflow memory for web navigation",
-    "synthetic continued pretraining on a small corpus",
-    "synthetic data generation grounded in real data sources",
-    "the Llama 3 herd of models",
-    "Qwen2 audio model technical report",
-    "pruning and knowledge distillation for compact language models",
-    "dynamic token pruning for long context inference",
-    "scaling laws for vocabulary size",
-    "knowledge unlearning in large language models",
-    "episodic memory for infinite context LLMs",
-    "privacy norm awareness of language model agents",
-    "insights from multimodal LLM fine-tuning",
-    "mixture of vision encoders in multimodal LLMs",
-    "Molmo open weights and open data",
-    "frontier-class open multimodal LLMs from Nvidia",
-    "compositionality problems of CLIP",
-    "selective attention improves transformers",
-    "softmax is not sharp out of distribution",
-    "large language models as Markov chains",
-    "memorization versus generalization complexity in LLMs",
-    "grounding code LLMs in execution feedback",
-    "credit assignment for RL on LLM reasoning",
-    "multi-turn preference learning for math agents",
-    "a unified end-to-end OCR model",
-    "using LLMs for log parsing",
-    "table-augmented generation beyond Text2SQL",
-    "approximating transformer gradients in almost linear time",
-    "unified evaluation of retrieval-augmented generation",
-    "papers from Google about reasoning",
-    "What did Microsoft publish?",
-    "What is the Kolmogorov-Arnold Transformer?",
-    "Can AI dialogues reduce conspiracy beliefs?",
-    "weak LLMs judging strong LLMs for scalable oversight",
-    "content moderation model based on Gemma",
-    "What's the best pizza in Naples?",
-    "how do I train my dog to sit",
-    "who won the 2018 football world cup",
-    "what will the Nvidia stock price be tomorrow",
-]
-
-OFF_TOPIC = [
-    "What's the best pizza in Naples?",
-    "how do I bake sourdough bread",
-    "who won the 2018 football world cup",
-    "cheap flights to Lisbon in May",
-    "how to fix a leaking kitchen tap",
-]
-
-
-def _lower(text: str) -> str:
-    return text[0].lower() + text[1:] if text else text
-
-
-def method_names(papers: Sequence[Paper]) -> list[tuple[str, Paper]]:
-    """Method names that open titles ("ZRX-7: ..."), with their paper."""
-    out = []
-    for p in papers:
-        m = re.match(r"^([A-Za-z0-9.+-]{2,20}):\s", p.title)
-        if m:
-            out.append((m.group(1), p))
-    return out
-
-
-def synthetic_questions(papers: Sequence[Paper], rng: random.Random, n: int = 80) -> list[str]:
-    """Varied questions over a synthetic corpus: method names, paraphrases of its
-    vocabulary, organisation and benchmark questions, titles, and off-topic ones."""
-    methods = method_names(papers)
-    forms: list[Callable[[], str]] = [
-        lambda: f"What is {rng.choice(methods)[0]}?",
-        lambda: f"how does {rng.choice(methods)[0]} work",
-        lambda: f"{rng.choice(synth.TECHNIQUES).lower()} for {rng.choice(synth.TASKS).lower()}",
-        lambda: (f"which papers use {rng.choice(synth.TECHNIQUES).lower()} to improve "
-                 f"{rng.choice(synth.TASKS).lower()} in {rng.choice(synth.MODELS).lower()}?"),
-        lambda: f"papers from {rng.choice(synth.ORGS)}",
-        lambda: f"what did {rng.choice(synth.ORGS)} publish about {rng.choice(synth.TASKS).lower()}?",
-        lambda: f"which methods beat {rng.choice(synth.BASELINES)} on {rng.choice(synth.BENCHMARKS)}?",
-        lambda: f"how can {rng.choice(synth.MODELS).lower()} get better at {rng.choice(synth.TASKS).lower()}",
-        lambda: f"summarize the paper {rng.choice(papers).title}",
-        lambda: f"{_lower(rng.choice(synth.ADJECTIVES))} {rng.choice(synth.TECHNIQUES).lower()}",
-        lambda: f"is it true that {rng.choice(synth.FINDINGS)}?",
-    ]
-    if not methods:
-        forms = forms[2:]
-    questions = [rng.choice(forms)() for _ in range(n - len(OFF_TOPIC))]
-    return questions + list(OFF_TOPIC)
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One lookup or autocomplete input, the paper it was made from, and its kind."""
-
-    kind: str
-    text: str
-    expected: str | None = None
-
-
-def _typo(text: str, rng: random.Random, count: int = 1) -> str:
-    """Realistic slips: swap two neighbours, drop, double or replace a letter."""
-    chars = list(text)
-    for _ in range(count):
-        letters = [i for i, c in enumerate(chars) if c.isalpha()]
-        if len(letters) < 3:
-            break
-        i = rng.choice(letters[1:])
-        op = rng.randrange(4)
-        if op == 0 and i + 1 < len(chars):
-            chars[i], chars[i + 1] = chars[i + 1], chars[i]
-        elif op == 1:
-            del chars[i]
-        elif op == 2:
-            chars.insert(i, chars[i])
-        else:
-            chars[i] = rng.choice("abcdefghijklmnopqrstuvwxyz")
-    return "".join(chars)
-
-
-_STOP = frozenset("a an the of for in on with to via and is are all do does can we you it".split())
-
-
-def lookup_probes(papers: Sequence[Paper], rng: random.Random, n: int = 84) -> list[Probe]:
-    """``/paper`` inputs made from real catalogue entries, seven kinds in turn."""
-    sample = rng.sample(list(papers), min(len(papers), n))
-    methods = {p.paper_id: name for name, p in method_names(papers)}
-    probes = []
-    for i, p in enumerate(sample):
-        kind = ("title", "partial", "typo", "arxiv id", "arxiv url", "keywords", "method")[i % 7]
-        words = p.title.split()
-        if kind in ("arxiv id", "arxiv url") and not p.arxiv_id:
-            kind = "title"
-        if kind == "method" and p.paper_id not in methods:
-            kind = "typo"
-        if kind == "title":
-            text = p.title
-        elif kind == "partial":
-            text = " ".join(words[: min(len(words), rng.randint(3, 5))]).lower()
-        elif kind == "typo":
-            text = _typo(p.title, rng, 2)
-        elif kind == "arxiv id":
-            text = p.arxiv_id or ""
-        elif kind == "arxiv url":
-            text = f"https://arxiv.org/pdf/{p.arxiv_id}v{rng.randint(1, 3)}"
-        elif kind == "keywords":
-            content = [w.strip(":?,").lower() for w in words if w.strip(":?,").lower() not in _STOP]
-            text = " ".join(rng.sample(content, min(3, len(content))))
-        else:
-            text = methods[p.paper_id]
-        probes.append(Probe(kind, text, p.paper_id))
-    return probes
-
-
-def autocomplete_probes(papers: Sequence[Paper], rng: random.Random, n: int = 240) -> list[Probe]:
-    """Partial inputs as they are typed: title prefixes of 1-12 characters, the same
-    with a typo (5+ characters), and the start of a word inside a title."""
-    probes = []
-    pool = list(papers)
-    for i in range(n):
-        p = rng.choice(pool)
-        length = 1 + i % 12
-        if i % 4 == 3:
-            word_starts = [m.start() for m in re.finditer(r"(?<=\s)\w", p.title)]
-            start = rng.choice(word_starts) if word_starts else 0
-            probes.append(Probe("word inside", p.title[start : start + max(length, 4)], p.paper_id))
-        elif i % 4 == 2 and length >= 5:
-            probes.append(Probe("prefix+typo", _typo(p.title[:length], rng), p.paper_id))
-        else:
-            probes.append(Probe(f"prefix {length}", p.title[:length], p.paper_id))
-    return probes
-
-
-# -- timing ---------------------------------------------------------------------------------
-@dataclass
-class Timing:
-    name: str
-    ms: list[float] = field(default_factory=list)
-
-    def pct(self, q: float) -> float:
-        if not self.ms:
-            return float("nan")
-        ordered = sorted(self.ms)
-        # Nearest-rank percentile: p95 of 80 samples is the 76th smallest.
-        rank = max(1, int(np.ceil(q / 100.0 * len(ordered))))
-        return ordered[rank - 1]
-
-    @property
-    def p50(self) -> float:
-        return statistics.median(self.ms) if self.ms else float("nan")
-
-    @property
-    def p95(self) -> float:
-        return self.pct(95)
-
-
-def time_calls(name: str, fn: Callable[[Any], Any], inputs: Sequence[Any], repeat: int) -> tuple[Timing, list[Any]]:
-    """Call ``fn`` on every input ``repeat`` times; return the timings and the first results."""
-    for x in inputs[:3]:  # warm caches (regexes, stemmer, sessions) outside the timing
-        fn(x)
-    timing = Timing(name)
-    results: list[Any] = []
-    gc.collect()
-    for r in range(repeat):
-        for x in inputs:
-            started = time.perf_counter()
-            out = fn(x)
-            timing.ms.append((time.perf_counter() - started) * 1000.0)
-            if r == 0:
-                results.append(out)
-    return timing, results
-
-
+# -- profiling ------------------------------------------------------------------------------
 def profile(fn: Callable[[Any], Any], inputs: Sequence[Any], top: int = 15) -> str:
     """cProfile of ``fn`` over all inputs: the top functions by cumulative time."""
     prof = cProfile.Profile()
@@ -349,51 +106,6 @@ def profile(fn: Callable[[Any], Any], inputs: Sequence[Any], top: int = 15) -> s
     head = [ln for ln in lines[:start] if "function calls" in ln]
     body = [re.sub(r"\S*/(site-packages|work/main)/", "", ln) for ln in lines[start:]]
     return "\n".join(head + body)
-
-
-# -- corpora and indexes ----------------------------------------------------------------------
-@dataclass
-class Corpus:
-    name: str  # "shared" or the synthetic paper count
-    specs: list[str]
-    data_dir: Path
-    synthetic: bool
-
-
-def corpus_for(size: str, seed: int, building: bool = False) -> Corpus:
-    """The corpus of ``size``; a synthetic one over MAX_BUILD_PAPERS must be built
-    already unless ``building`` (bench/ingest.py, which times that build)."""
-    if size in ("shared", "150"):
-        missing = [str(p) for p in SHARED_DIGESTS if not p.exists()]
-        if missing:
-            raise SystemExit(f"shared digests not found: {', '.join(missing)}")
-        return Corpus("shared", [str(p) for p in SHARED_DIGESTS], OUT_DIR / "index-shared", False)
-    n = int(size)
-    suffix = "" if seed == 0 else f"-seed{seed}"
-    data_dir = OUT_DIR / f"index-{n}{suffix}"
-    if n > MAX_BUILD_PAPERS and not building and not (data_dir / "chroma").is_dir():
-        raise SystemExit(f"no index of {n} papers in {data_dir}: building one takes about an hour here, "
-                         f"so run `bench/ingest.py --sizes {n}` first")
-    files = synth.write_corpus(data_dir / "digests", n, seed)
-    return Corpus(str(n), [str(f) for f in files], data_dir, True)
-
-
-def make_engine(data_dir: Path) -> Engine:
-    return Engine(Settings.from_env(environ={}, dotenv_path=None, data_dir=data_dir))
-
-
-def progress_printer(name: str, started: float) -> Callable[[int, int], None]:
-    """Ingest progress on stderr every 5% (a 100k first ingest runs for an hour)."""
-    state = {"next": 0.0}
-
-    def report(done: int, total: int) -> None:
-        if done / total >= state["next"] or done == total:
-            elapsed = time.perf_counter() - started
-            print(f"  [{name}] ingest {done}/{total} papers, {elapsed:.0f} s, "
-                  f"{done / max(elapsed, 1e-9):.1f} papers/s", file=sys.stderr, flush=True)
-            state["next"] = done / total + 0.05
-
-    return report
 
 
 # -- HNSW recall ---------------------------------------------------------------------------------
@@ -710,17 +422,6 @@ def render_summary(results: Sequence[SizeResult]) -> str:
     lines.append("| dense recall@10 vs exact | " + " | ".join(
         f"{r.recall.paper_recall:.3f}" if r.recall else "–" for r in results) + f" | >= {TARGET_RECALL} |")
     return "\n".join(lines)
-
-
-def parse_sizes(parser: argparse.ArgumentParser, text: str) -> list[str]:
-    """A ``--sizes`` value of the bench scripts: 'shared' (alias 150) and/or positive paper counts."""
-    sizes = [s.strip() for s in text.split(",") if s.strip()]
-    for s in sizes:
-        if s not in ("shared", "150") and not (s.isdigit() and int(s) > 0):
-            parser.error(f"--sizes: {s!r} is neither 'shared' nor a positive paper count")
-    if not sizes:
-        parser.error("--sizes: no corpus given")
-    return sizes
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

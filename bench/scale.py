@@ -1,7 +1,7 @@
 """Scale benchmark without Chroma: parsing, lookup, autocomplete and BM25 at 10k and 100k papers.
 
 Why: the Chroma-backed benchmarks need a built index, and a 100k-paper index
-takes about an hour to embed on this 2-core box (``bench/ingest.py --sizes
+takes about an hour to embed on this 2-core box (``python -m bench.ingest --sizes
 100000`` builds it once; ``bench/query.py`` and ``bench/memory.py`` then measure
 ask, search and memory on it).  This script needs no index and no model, so it
 runs in a minute or two and isolates the pure-Python work over the catalogue:
@@ -24,31 +24,26 @@ Corpora come from ``bench/synth.py`` and are cached in ``bench/out/index-<N>/dig
 
 Run from the repo root::
 
-    .venv-dev/bin/python bench/scale.py [--sizes 10000,100000] [--repeat 2]
+    .venv-dev/bin/python -m bench.scale [--sizes 10000,100000] [--repeat 2]
 """
 
 from __future__ import annotations
 
+import argparse
+import gc
+import json
+import logging
+import os
+import random
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Sequence
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from typing import Any, Sequence  # noqa: E402
-
-from bench import query, synth  # noqa: E402
-from config import Settings  # noqa: E402
+from bench import synth, workload
+from bench.common import OUT_DIR, REPO_ROOT, Timing, parse_sizes, time_calls
+from config import Settings
 
 OPERATIONS = ("lookup", "autocomplete", "search bm25")
 TARGETS_MS = {"autocomplete": 50.0}
@@ -69,7 +64,7 @@ class SizeResult:
     files: int = 0
     megabytes: float = 0.0
     steps: list[tuple[str, float, float]] = field(default_factory=list)  # (step, seconds, MiB added)
-    timings: dict[str, query.Timing] = field(default_factory=dict)
+    timings: dict[str, Timing] = field(default_factory=dict)
     inputs: dict[str, int] = field(default_factory=dict)
     found: dict[str, str] = field(default_factory=dict)
 
@@ -81,7 +76,7 @@ def run_size(n: int, repeat: int, seed: int = 0) -> SizeResult:
     from index.sources import parse_sources
     from index.store import paper_record_json
 
-    data_dir = query.OUT_DIR / f"index-{n}"
+    data_dir = OUT_DIR / f"index-{n}"
     print(f"[{n}] writing / checking the synthetic corpus in {data_dir / 'digests'}", file=sys.stderr, flush=True)
     files = synth.write_corpus(data_dir / "digests", n, seed)
     res = SizeResult(n, len(files), sum(f.stat().st_size for f in files) / 1e6)
@@ -111,9 +106,9 @@ def run_size(n: int, repeat: int, seed: int = 0) -> SizeResult:
     retriever = step("build BM25 + metadata index (Retriever)", lambda: Retriever(papers, None, None))  # type: ignore[arg-type]
 
     rng = random.Random(seed)
-    lookups = query.lookup_probes(papers, rng)
-    completions = query.autocomplete_probes(papers, rng)
-    questions = query.synthetic_questions(papers, rng)
+    lookups = workload.lookup_probes(papers, rng)
+    completions = workload.autocomplete_probes(papers, rng)
+    questions = workload.synthetic_questions(papers, rng)
     ops = {
         "lookup": (lambda p: lookup.find(p.text), lookups),
         "autocomplete": (lambda p: lookup.autocomplete(p.text), completions),
@@ -121,7 +116,7 @@ def run_size(n: int, repeat: int, seed: int = 0) -> SizeResult:
     }
     for name, (fn, inputs) in ops.items():
         print(f"[{n}] timing {name} over {len(inputs)} inputs x {repeat}", file=sys.stderr, flush=True)
-        res.timings[name], results = query.time_calls(name, fn, inputs, repeat)
+        res.timings[name], results = time_calls(name, fn, inputs, repeat)
         res.inputs[name] = len(inputs)
         if name == "lookup":
             hits = sum(1 for probe, got in zip(inputs, results) if got and got[0].paper.paper_id == probe.expected)
@@ -164,7 +159,7 @@ def plot(results: Sequence[SizeResult], repeat: int) -> Path | None:
 
     series = {f"{r.papers:,} papers": {op: (r.timings[op].p50, r.timings[op].p95) for op in OPERATIONS}
               for r in results}
-    return latency_plot(query.OUT_DIR / "scale.png", "paperbot catalogue operations in memory (no Chroma)",
+    return latency_plot(OUT_DIR / "scale.png", "paperbot catalogue operations in memory (no Chroma)",
                         OPERATIONS, series, TARGETS_MS,
                         note=f"{os.cpu_count()} cores; {repeat} pass(es) per input list; dense search and ask "
                              f"are not in this run")
@@ -177,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger().setLevel(logging.WARNING)
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    sizes = [int(s) for s in parse_sizes(parser, args.sizes, shared=False)]
     results = [run_size(n, args.repeat) for n in sizes]
     print(render(results, args.repeat))
     png = plot(results, args.repeat)

@@ -39,26 +39,21 @@ Use as a module::
 
 or as a script, from the repo root::
 
-    .venv-dev/bin/python bench/synth.py --papers 10000 --out /tmp/synth [--seed 7] [--check]
+    .venv-dev/bin/python -m bench.synth --papers 10000 --out /tmp/synth [--seed 7] [--check]
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
+import math
+import random
+import re
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-import argparse  # noqa: E402
-import datetime as dt  # noqa: E402
-import math  # noqa: E402
-import random  # noqa: E402
-import re  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from typing import Sequence  # noqa: E402
+from typing import Sequence
 
 #: Papers per digest week while the corpus spans at most MAX_WEEKS weeks; past
 #: that, weeks get fuller instead of the corpus reaching back decades.

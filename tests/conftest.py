@@ -19,6 +19,7 @@ embedded.  Unset (the default), :func:`chroma_env` is empty and nothing changes.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -149,3 +150,75 @@ def small_tmpfs(tmp_path: Path):  # noqa: ANN201 - Iterator[Path]
         yield mount_point
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+# -- fixtures of the test kit (tests/support) -----------------------------------------------
+@pytest.fixture
+def llm_engine(fixture_data_dir: Path):  # noqa: ANN201 - yields (Engine, FakeOpenAI)
+    """An engine over the fixture index whose LLM is the fake OpenAI server."""
+    from config import Settings
+    from index.engine import Engine
+    from tests.support.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as llm:
+        settings = Settings.from_env(
+            environ={
+                "PAPERBOT_LLM": "openai",
+                "PAPERBOT_LLM_BASE_URL": llm.base_url,
+                "PAPERBOT_LLM_MODEL": "fake-model",
+                "PAPERBOT_LLM_TIMEOUT": "10",
+            },
+            dotenv_path=None,
+            data_dir=fixture_data_dir,
+        )
+        yield Engine(settings), llm
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - yields (host, port)
+    """A real ``chroma run`` on 127.0.0.1 for the module's tests, stopped after them."""
+    from tests.support.chroma import ChromaServer
+
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server"))
+    server.start()
+    try:
+        yield "127.0.0.1", server.port
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def host():  # noqa: ANN201 - yields DigestHost
+    """A digest host on 127.0.0.1 for one test (tests/support/digest_host.py)."""
+    from tests.support.digest_host import digest_host
+
+    with digest_host() as served:
+        yield served
+
+
+@pytest.fixture
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy from the environment must not intercept requests to 127.0.0.1
+    (modules that poll the digest host use it: ``pytestmark = usefixtures("no_proxy")``)."""
+    monkeypatch.setenv("no_proxy", "*")
+    monkeypatch.setenv("NO_PROXY", "*")
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest):  # noqa: ANN201 - yields dict[str, object]
+    """The figures a test measures (latencies, loop lag, task counts): a dict the test
+    fills with ``name: value``, written when the test ends to the terminal (one line per
+    test, past pytest's output capture) and to the log, so a run shows them without
+    ``-s`` and without print debugging in the tests."""
+    found: dict[str, object] = {}
+    yield found
+    if not found:
+        return
+    line = f"{request.node.name}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in found.items())
+    logging.getLogger("tests.figures").info(line)
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # past pytest's output capture, as pytest's docs show
+            reporter.ensure_newline()
+            reporter.write_line(f"[figures] {line}")

@@ -1,10 +1,10 @@
 """Weekly digest announcements and index freshness, through the fake Discord.
 
-The real bot runs against ``tests/fake_discord.py`` as in ``test_discord_bot.py``,
+The real bot runs against the fake Discord (``tests/support/discord``) as in ``test_discord_bot.py``,
 with its clock injected: tests call ``AnnounceCog.run_due(now)`` with the times
 they choose (the scheduler's only input) instead of waiting for a Monday, and
 ``AnnounceCog.refresh_sources()`` as the poll loop would.  Digest sources are
-served from 127.0.0.1 by ``tests/digest_host.py`` (ETag / Last-Modified / 304).
+served from 127.0.0.1 by ``tests/support/digest_host.py`` (ETag / Last-Modified / 304).
 
 What is proven here:
 
@@ -27,22 +27,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
-from bot.cogs.announce import AnnounceCog
 from bot.discord_render import announcement
 from bot.schedule import WeeklySlot
 from bot.state import BotState
 from config import Settings
 from index.engine import Engine
 from tests.conftest import FIXTURE_PAPERS
-from tests.digest_host import PAPERS, W1, W2, W3, W4, DigestHost, digest, host, no_proxy  # noqa: F401 - fixtures
-from tests.fake_discord import (
+from tests.support.announce import MONDAY, SUNDAY, Clock, announcer
+from tests.support.bot import TOKEN, bot_session, clean_env, run_paperbot, running_bot
+from tests.support.digest_host import PAPERS, W1, W2, W3, W4, DigestHost, digest
+from tests.support.discord import (
     CHANNEL_MESSAGE,
     EPHEMERAL,
     EVERYONE_PERMISSIONS,
@@ -50,50 +50,15 @@ from tests.fake_discord import (
     MANAGE_GUILD,
     FakeDiscord,
     Request,
+    error_response,
 )
-from tests.test_discord_bot import (
-    TOKEN,
-    Session,
-    assert_inert,
-    bot_session,
-    callback,
-    clean_env,
-    embeds,
-    followups,
-    links,
-    run_paperbot,
-    running_bot,
-    thread_answer,
-)
+from tests.support.replies import assert_inert, callback, embeds, followups, links, thread_answer
+
+#: A proxy from the environment must not intercept the digest host on 127.0.0.1.
+pytestmark = pytest.mark.usefixtures("no_proxy")
 
 ADMIN = EVERYONE_PERMISSIONS | MANAGE_GUILD
-#: A Sunday: the latest slot is the previous Monday, handled at start-up with nothing subscribed.
-SUNDAY = datetime(2024, 10, 6, 12, 0, tzinfo=timezone.utc)
-#: The Monday 09:00 UTC slot (the default PAPERBOT_ANNOUNCE_*) after the week ending 2024-10-06.
-MONDAY = datetime(2024, 10, 7, 9, 0, tzinfo=timezone.utc)
 WEEK = timedelta(days=7)
-
-
-@dataclass
-class Clock:
-    """The bot's clock, set by the test."""
-
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-
-
-async def announcer(session: Session) -> AnnounceCog:
-    """The running bot's announcement cog, once its start-up tick is settled: calling
-    ``run_due`` at the clock's time either does that tick's work or waits for it."""
-    cog = session.bot.get_cog("AnnounceCog")
-    # load_extension imports the cog's module afresh, so compare by name, not class identity.
-    assert cog is not None and type(cog).__name__ == AnnounceCog.__name__
-    await cog.run_due(session.bot.clock())
-    return cast(AnnounceCog, cog)
 
 
 async def subscribe(fake: FakeDiscord, channel_id: int, *, permissions: int = ADMIN, user_id: int = 4242) -> dict[str, Any]:
@@ -226,7 +191,7 @@ async def test_a_refusing_or_deleted_channel_is_skipped_and_shown_in_status(
 
         async def no_history(rec: Request) -> Any:
             if rec.method == "GET" and rec.parts == ["channels", str(interrupted), "messages"]:
-                return fake._error(rec, 403, 50001, "Missing Access")
+                return error_response(rec, 403, 50001, "Missing Access")
             return None
 
         fake.before.append(no_history)

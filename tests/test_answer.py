@@ -20,7 +20,7 @@ from index.engine import Engine
 from index.evaluate import evaluate_file
 from index.llm import build_chat_model
 from tests.conftest import REPO_ROOT, chroma_env
-from tests.fake_openai import Behaviour, FakeOpenAI
+from tests.support.fake_openai import Behaviour, FakeOpenAI
 
 FIXTURE_EVAL = REPO_ROOT / "tests" / "fixtures" / "eval"
 

@@ -1,102 +1,21 @@
 """Server mode: the same ingest and search against a real ``chroma run`` on 127.0.0.1.
 
-The server comes from the chromadb package's own CLI, started on a free port
-with its data in a temp dir and stopped when the module's tests end.
+The server comes from the chromadb package's own CLI (``tests/support/chroma.py``),
+started on a free port with its data in a temp dir and stopped when the module's
+tests end (the ``chroma_server`` fixture of ``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from config import Settings
 from index.engine import Engine
 from index.store import StoreUnavailable
-
-DIGEST = """## Week of Oct 6, 2024
-
-1. **[VPTQ: Extreme Low-bit Vector Post-Training Quantization for Large Language Models](https://arxiv.org/abs/2409.17066)**: Microsoft squeezes LLM weights to about two bits with vector quantization.
-2. **[OLMoE: Open Mixture-of-Experts Language Models](https://arxiv.org/abs/2409.02060)**: a fully open sparse mixture-of-experts model from Ai2.
-3. **[Contextual Document Embeddings](https://arxiv.org/abs/2410.02525)**: document embeddings that also see their neighbours.
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def chroma_binary() -> str:
-    found = Path(sys.executable).with_name("chroma")
-    if found.exists():
-        return str(found)
-    which = shutil.which("chroma")
-    if which is None:
-        pytest.fail("the chroma CLI of the chromadb package is not installed")
-    return which
-
-
-class ChromaServer:
-    """A real ``chroma run`` on 127.0.0.1 that a test can kill and start again on
-    the same data and port."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        import chromadb
-
-        log = (self.path / "server.log").open("ab")
-        self.proc = subprocess.Popen(
-            [chroma_binary(), "run", "--path", str(self.path / "db"), "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"chroma run exited with {self.proc.returncode}: {(self.path / 'server.log').read_text()[-2000:]}")
-            try:
-                chromadb.HttpClient(host="127.0.0.1", port=self.port).heartbeat()
-                return
-            except Exception:
-                if time.monotonic() > deadline:
-                    pytest.fail("chroma run did not answer within 60 s")
-                time.sleep(0.1)  # polling the server's readiness, not waiting out a fixed delay
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=20)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    server = ChromaServer(tmp_path_factory.mktemp("chroma-server"))
-    server.start()
-    try:
-        yield "127.0.0.1", server.port
-    finally:
-        server.stop()
+from tests.support.chroma import ChromaServer, free_port
+from tests.support.digests import DIGEST
 
 
 def server_engine(host: str, port: int, data_dir: Path, database: str | None = None) -> Engine:
@@ -163,8 +82,8 @@ def test_server_killed_mid_ingest_then_a_rerun_completes_without_duplicates(tmp_
     from index.pipeline import BATCH_PAPERS, Ingestor
     from index.models import ParseResult
     from index.store import PaperStore, collection_name
-    from tests.fakes import HashEmbedding
-    from tests.test_pipeline import make_paper
+    from tests.support.digests import make_paper
+    from tests.support.embedding import HashEmbedding
 
     server = ChromaServer(tmp_path)
     server.start()

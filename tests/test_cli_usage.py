@@ -30,7 +30,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT, paperbot_subprocess
-from tests.test_chroma_server import chroma_server  # noqa: F401 - the fixture: a real `chroma run` on 127.0.0.1
 
 DIGEST = REPO_ROOT / "tests" / "fixtures" / "cli" / "two-weeks-2024.md"
 WEEKS = ["2024-09-29", "2024-10-06"]

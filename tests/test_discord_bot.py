@@ -3,7 +3,7 @@
 The bot under test is the real ``PaperBot`` built the way ``bot/runner.py``
 builds it (``point_at`` aims discord.py at the fake, ``BotState`` under the data
 dir, ``make_bot``, ``login``, ``connect``) over the real engine with both fixture
-digests ingested.  The fake (``tests/fake_discord.py``) speaks Discord's REST
+digests ingested.  The fake (``tests/support/discord``) speaks Discord's REST
 API and gateway; tests push what users do (a mention, a slash command, a button
 click) as gateway events and assert on the requests the bot really sent.
 LLM answers, where a test needs a particular text, come from the fake OpenAI
@@ -15,195 +15,31 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 import signal
-import socket
 import sys
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import discord
 import pytest
 
-from bot.app import PaperBot, make_bot
-from bot.runner import EXIT_BAD_TOKEN, EXIT_NO_TOKEN, point_at, state_path
+from bot.runner import EXIT_BAD_TOKEN, EXIT_NO_TOKEN, state_path
 from bot.state import BotState
 from config import Settings
 from index.engine import Engine
-from tests.conftest import REPO_ROOT
-from tests.fake_discord import (
+from tests.support.bot import TOKEN, VPTQ_URL, bot_session, clean_env, run_paperbot
+from tests.support.chroma import free_port
+from tests.support.discord import (
     AUTOCOMPLETE_RESULT,
     CHANNEL_MESSAGE,
     DEFERRED_CHANNEL_MESSAGE,
     EPHEMERAL,
     UPDATE_MESSAGE,
     FakeDiscord,
-    PendingInteraction,
-    Request,
 )
-from tests.fake_openai import Behaviour, FakeOpenAI
-
-#: A canary: if this string shows up in any log line, the token leaked.
-TOKEN = "MTIz.canary-token.Xq9-not-a-real-token-7f3c2b"
-VPTQ_URL = "https://arxiv.org/abs/2409.17066"
-
-
-# -- harness ---------------------------------------------------------------------------
-@dataclass
-class Session:
-    fake: FakeDiscord
-    bot: PaperBot
-    settings: Settings
-
-    @property
-    def mention(self) -> str:
-        return f"<@{self.fake.bot_id}>"
-
-
-def bot_settings(fake: FakeDiscord, data_dir: Path, env: dict[str, str] | None = None) -> Settings:
-    environ = {
-        "DISCORD_TOKEN": fake.token,
-        "DISCORD_API_URL": fake.api_url,
-        "DISCORD_DEV_GUILD_ID": str(fake.guild_id),
-        "PAPERBOT_ASK_COOLDOWN": "0",
-        **(env or {}),
-    }
-    return Settings.from_env(environ=environ, dotenv_path=None, data_dir=data_dir)
-
-
-@asynccontextmanager
-async def bot_session(
-    engine: Engine, data_dir: Path, *, token: str = TOKEN, env: dict[str, str] | None = None, **options: Any
-) -> AsyncIterator[Session]:
-    """A fake Discord and the real bot connected to it; both stopped on exit, whatever happens."""
-    async with FakeDiscord(token) as fake:
-        async with running_bot(fake, engine, data_dir, env=env, **options) as session:
-            yield session
-
-
-@asynccontextmanager
-async def running_bot(
-    fake: FakeDiscord, engine: Engine, data_dir: Path, *, env: dict[str, str] | None = None, **options: Any
-) -> AsyncIterator[Session]:
-    """The real bot, built as ``bot/runner.py`` builds it, connected to a running fake
-    (so a test can restart the bot against the same Discord); ``options`` go to ``make_bot``."""
-    saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
-    settings = bot_settings(fake, data_dir, env)
-    point_at(settings)
-    try:
-        assert discord.http.Route.BASE == fake.api_url
-        assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == fake.gateway_url
-        state = await asyncio.to_thread(BotState, state_path(settings))
-        bot = make_bot(engine, state, settings, guild_ready_timeout=0.05, **options)
-        assert isinstance(bot, PaperBot)
-        async with bot:
-            await bot.login(settings.discord_token.reveal())
-            runner = asyncio.create_task(bot.connect(reconnect=False), name="bot-connect")
-            ready = asyncio.create_task(bot.wait_until_ready(), name="bot-ready")
-            try:
-                done, _ = await asyncio.wait({runner, ready}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
-                if ready not in done:
-                    if runner in done:
-                        runner.result()  # raises why the bot could not connect
-                    raise AssertionError("the bot did not become ready within 20 s")
-                yield Session(fake, bot, settings)
-            finally:
-                ready.cancel()
-                await bot.close()
-                try:
-                    await asyncio.wait_for(runner, 10)
-                except asyncio.CancelledError:
-                    pass
-    finally:
-        discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
-
-
-@pytest.fixture
-def llm_engine(fixture_data_dir: Path):  # noqa: ANN201 - yields (Engine, FakeOpenAI)
-    """An engine over the shared index whose LLM is the fake OpenAI server."""
-    with FakeOpenAI() as llm:
-        settings = Settings.from_env(
-            environ={
-                "PAPERBOT_LLM": "openai",
-                "PAPERBOT_LLM_BASE_URL": llm.base_url,
-                "PAPERBOT_LLM_MODEL": "fake-model",
-                "PAPERBOT_LLM_TIMEOUT": "10",
-            },
-            dotenv_path=None,
-            data_dir=fixture_data_dir,
-        )
-        yield Engine(settings), llm
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# -- helpers over recorded requests ------------------------------------------------------
-def embeds(req: Request) -> list[dict[str, Any]]:
-    return req.message_payload().get("embeds") or []
-
-
-def buttons(req: Request) -> list[dict[str, Any]]:
-    return [c for row in req.message_payload().get("components") or [] for c in row.get("components", [])]
-
-
-def links(embed: dict[str, Any]) -> list[str]:
-    return re.findall(r"\]\((https?://[^)\s]+)\)", embed.get("description") or "")
-
-
-def replied_to(req: Request) -> str | None:
-    """The id of the message this post replies to, if any."""
-    reference = (req.json or {}).get("message_reference") if isinstance(req.json, dict) else None
-    return str(reference["message_id"]) if reference else None
-
-
-def assert_inert(req: Request) -> None:
-    """No ping can come out of this message: allowed_mentions parses nothing, text is escaped."""
-    payload = req.message_payload()
-    allowed = payload.get("allowed_mentions")
-    assert allowed is not None, f"{req.method} {req.path} sent no allowed_mentions: {payload}"
-    assert allowed.get("parse") == [], allowed
-    assert not allowed.get("users") and not allowed.get("roles") and not allowed.get("replied_user"), allowed
-    texts = [payload.get("content") or ""]
-    for e in payload.get("embeds") or []:
-        texts += [e.get("title") or "", e.get("description") or "", (e.get("footer") or {}).get("text") or ""]
-        texts += [f.get("name", "") + f.get("value", "") for f in e.get("fields") or []]
-    for text in texts:
-        assert not re.search(r"@(everyone|here)|<@[!&]?\d+>", text), text
-
-
-async def followups(fake: FakeDiscord, pending: PendingInteraction, count: int = 1, timeout: float = 30) -> list[Request]:
-    return await fake.wait_for(lambda r: r.is_followup() and pending.token in r.parts, timeout=timeout, count=count)
-
-
-async def callback(fake: FakeDiscord, pending: PendingInteraction, timeout: float = 10) -> Request:
-    (req,) = await fake.wait_for(lambda r: r.is_callback() and r.parts[1] == str(pending.id), timeout=timeout)
-    return req
-
-
-async def answered(fake: FakeDiscord, pending: PendingInteraction, timeout: float = 30) -> list[Request]:
-    """Follow-ups of an answer, up to the one that carries the feedback buttons (the last part)."""
-    await fake.wait_for(
-        lambda r: r.is_followup() and pending.token in r.parts and any("paperbot:fb:" in b.get("custom_id", "") for b in buttons(r)),
-        timeout=timeout,
-    )
-    return [r for r in fake.for_interaction(pending) if r.is_followup()]
-
-
-async def thread_answer(fake: FakeDiscord, thread_id: int, after: int = 0, timeout: float = 30) -> list[Request]:
-    """Messages posted in a thread, up to the one carrying the feedback buttons."""
-    def done(r: Request) -> bool:
-        return r.parts == ["channels", str(thread_id), "messages"] and bool(buttons(r))
-
-    await fake.wait_for(done, timeout=timeout, count=after + 1)
-    return fake.sent_to(thread_id)
-
+from tests.support.fake_openai import Behaviour, FakeOpenAI
+from tests.support.replies import answered, assert_inert, buttons, callback, embeds, followups, links, replied_to, thread_answer
 
 # -- mentions and threads ------------------------------------------------------------------
 async def test_mention_opens_a_thread_and_answers_there_with_sources(
@@ -347,7 +183,8 @@ async def test_ask_is_deferred_within_3s_then_the_followup_holds_the_answer(fixt
         pending = await fake.slash("ask", user_id=2001, question="what is VPTQ?")
         first = await callback(fake, pending)
         assert first.json["type"] == DEFERRED_CHANNEL_MESSAGE
-        assert first.status == 200 and first.at - pending.sent_at < 3.0
+        # Accepted: the fake answers a callback later than Discord's 3 s with 404 Unknown interaction.
+        assert first.status == 200, first.errors
         parts = await answered(fake, pending)
         calls = fake.for_interaction(pending)
         assert calls[0] is first and all(r.at >= first.at for r in calls)
@@ -420,7 +257,9 @@ async def test_backend_failure_gives_a_friendly_ephemeral_message_and_logs_the_t
         assert "Traceback" in logged and "StoreUnavailable" in logged, logged
 
 
-async def test_fifty_concurrent_asks_are_all_acknowledged_within_3s_and_answered(fixture_engine: Engine, tmp_path: Path) -> None:
+async def test_fifty_concurrent_asks_are_all_acknowledged_within_3s_and_answered(
+    fixture_engine: Engine, tmp_path: Path, figures: dict[str, object]
+) -> None:
     questions = ["what is VPTQ?", "what is OLMoE?", "what is Scylla?", "what is DiVA?", "what is R-MCTS?"]
     async with bot_session(fixture_engine, tmp_path) as s:
         fake = s.fake
@@ -429,13 +268,10 @@ async def test_fifty_concurrent_asks_are_all_acknowledged_within_3s_and_answered
         )
         acks = await fake.wait_for(lambda r: r.is_callback(), count=50, timeout=15)
         by_id = {int(r.parts[1]): r for r in acks}
-        late = []
         for pending in sent:
             ack = by_id[pending.id]
+            # Accepted: the fake answers a callback later than Discord's 3 s with 404 Unknown interaction.
             assert ack.status == 200 and ack.json["type"] == DEFERRED_CHANNEL_MESSAGE, (ack.status, ack.errors)
-            if ack.at - pending.sent_at >= 3.0:
-                late.append(round(ack.at - pending.sent_at, 2))
-        assert not late, f"acknowledged after 3 s: {late}"
         slowest = max(by_id[p.id].at - p.sent_at for p in sent)
 
         done = await fake.wait_for(
@@ -446,7 +282,7 @@ async def test_fifty_concurrent_asks_are_all_acknowledged_within_3s_and_answered
         for pending in sent:
             answer = [r for r in fake.for_interaction(pending) if r.is_followup()][-1]
             assert embeds(answer) and links(embeds(answer)[0]), answer.json
-        print(f"slowest acknowledgement {slowest:.2f}s; all answered {max(r.at for r in done) - sent[0].sent_at:.1f}s after the first ask")
+        figures.update(slowest_ack_s=slowest, all_answered_after_s=max(r.at for r in done) - sent[0].sent_at)
 
 
 # -- feedback buttons ---------------------------------------------------------------------------
@@ -639,23 +475,6 @@ async def test_mentions_in_an_answer_never_ping(llm_engine: tuple[Engine, FakeOp
 
 
 # -- the token ------------------------------------------------------------------------------------------
-def clean_env(**extra: str) -> dict[str, str]:
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent", "NO_COLOR": "1", "PYTHONPATH": str(REPO_ROOT), **extra}
-
-
-async def run_paperbot(cwd: Path, *args: str, env: dict[str, str], timeout: float = 60) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *args, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    return proc.returncode or 0, out.decode(), err.decode()
-
-
 async def test_run_without_a_token_says_so_in_one_line(tmp_path: Path) -> None:
     code, out, err = await run_paperbot(tmp_path, "run", "--data-dir", str(tmp_path / "data"), env=clean_env())
     assert code == EXIT_NO_TOKEN

@@ -1,6 +1,6 @@
 """How digest text and answers reach Discord: as text, within Discord's limits, every paper shown.
 
-Everything runs through the real bot against the fake Discord (``tests/fake_discord.py``),
+Everything runs through the real bot against the fake Discord (``tests/support/discord``),
 which rejects what Discord rejects (field values of 0 or over 1024 characters, URLs over
 2048, more than 6000 characters per message's embeds) with a 400, as Discord does.
 
@@ -41,19 +41,11 @@ from index.engine import Engine
 from index.models import Mention, ParseResult, Paper
 from index.pipeline import Ingestor
 from tests.conftest import REPO_ROOT
-from tests.fake_discord import UPDATE_MESSAGE, Request, message_errors
-from tests.fake_openai import Behaviour, FakeOpenAI
-from tests.test_announce import MONDAY, SUNDAY, Clock, announcer
-from tests.test_discord_bot import (
-    answered,
-    bot_session,
-    buttons,
-    callback,
-    clean_env,
-    embeds,
-    followups,
-    run_paperbot,
-)
+from tests.support.announce import MONDAY, SUNDAY, Clock, announcer
+from tests.support.bot import bot_session, clean_env, run_paperbot
+from tests.support.discord import UPDATE_MESSAGE, Request, message_errors
+from tests.support.fake_openai import Behaviour, FakeOpenAI
+from tests.support.replies import answered, buttons, callback, embeds, followups
 
 SAMPLE = REPO_ROOT / "samples" / "paperbot-sample-digest.md"
 

@@ -33,20 +33,9 @@ from bot.state import BotState
 from config import Settings
 from index.engine import Engine
 from index.freshness import SourceLedger
-from tests.fake_discord import CHANNEL_MESSAGE, EPHEMERAL, EVERYONE_PERMISSIONS, MANAGE_GUILD, FakeDiscord, Request
-from tests.test_discord_bot import (
-    TOKEN,
-    VPTQ_URL,
-    answered,
-    bot_session,
-    buttons,
-    callback,
-    clean_env,
-    embeds,
-    followups,
-    links,
-)
-from tests.test_restart_safety import BotProcess
+from tests.support.bot import TOKEN, VPTQ_URL, BotProcess, bot_session, clean_env
+from tests.support.discord import CHANNEL_MESSAGE, EPHEMERAL, EVERYONE_PERMISSIONS, MANAGE_GUILD, FakeDiscord, Request
+from tests.support.replies import answered, buttons, callback, embeds, followups, links
 
 WEEK = "2024-10-06"
 ADMIN = EVERYONE_PERMISSIONS | MANAGE_GUILD

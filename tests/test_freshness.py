@@ -22,7 +22,10 @@ import pytest
 from config import Settings
 from index.engine import Engine
 from index.freshness import SourceCheck
-from tests.digest_host import W1, W2, DigestHost, digest, host, no_proxy  # noqa: F401 - fixtures
+from tests.support.digest_host import W1, W2, DigestHost, digest
+
+#: A proxy from the environment must not intercept the digest host on 127.0.0.1.
+pytestmark = pytest.mark.usefixtures("no_proxy")
 
 FETCH_TIMEOUT = 0.5
 

@@ -32,21 +32,10 @@ from config import Settings
 from index.digests import parse_digest
 from index.engine import Engine
 from index.sources import parse_sources
-from tests.fake_discord import AUTOCOMPLETE_RESULT, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL, Request
-from tests.fake_openai import Behaviour, FakeOpenAI
-from tests.figures import figures  # noqa: F401 - a fixture
-from tests.test_discord_bot import (  # noqa: F401 - llm_engine is a fixture
-    VPTQ_URL,
-    answered,
-    assert_inert,
-    bot_session,
-    callback,
-    embeds,
-    followups,
-    links,
-    llm_engine,
-    thread_answer,
-)
+from tests.support.bot import VPTQ_URL, bot_session
+from tests.support.discord import AUTOCOMPLETE_RESULT, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL, Request
+from tests.support.fake_openai import Behaviour, FakeOpenAI
+from tests.support.replies import answered, assert_inert, callback, embeds, followups, links, thread_answer
 
 log = logging.getLogger(__name__)
 
@@ -360,7 +349,8 @@ async def test_4000_character_questions_are_cut_before_the_engine_sees_them(fixt
         assert len(long_question) >= 4000
         pending = await fake.slash("ask", user_id=12001, question=long_question)
         ack = await callback(fake, pending)
-        assert ack.json["type"] == DEFERRED_CHANNEL_MESSAGE and ack.at - pending.sent_at < 3.0
+        # Accepted: the fake answers a callback later than Discord's 3 s with 404 Unknown interaction.
+        assert ack.status == 200 and ack.json["type"] == DEFERRED_CHANNEL_MESSAGE, (ack.status, ack.errors)
         parts = await answered(fake, pending)
         assert VPTQ_URL in links(embeds(parts[-1])[0])
 
@@ -453,12 +443,12 @@ async def test_an_autocomplete_flood_is_answered_in_time_and_the_bot_stays_respo
         latencies = [by_id[p.id].at - p.sent_at for p in burst]
         for p in burst:
             r = by_id[p.id]
+            # Accepted: the fake answers a callback later than Discord's 3 s with 404 Unknown interaction.
             assert r.status == 200 and r.json["type"] == AUTOCOMPLETE_RESULT, (r.status, r.errors)
         # Still responsive: a question right after the burst is acknowledged in time and answered.
         question = await fake.slash("ask", user_id=13999, question="what is OLMoE?")
         ack = await callback(fake, question)
-        assert ack.json["type"] == DEFERRED_CHANNEL_MESSAGE and ack.at - question.sent_at < 3.0
+        assert ack.status == 200 and ack.json["type"] == DEFERRED_CHANNEL_MESSAGE, (ack.status, ack.errors)
         await answered(fake, question)
-    assert max(latencies) < 3.0, f"slowest autocomplete answer {max(latencies):.2f}s"
     assert spy.longest("autocomplete") <= 300
     figures.update(autocompletes=len(burst), max_latency_s=max(latencies), ask_ack_after_burst_s=ack.at - question.sent_at)

@@ -1,6 +1,6 @@
 """Ingestion into a real Chroma store through the real LlamaIndex pipeline.
 
-The embedding is the tiny hashing fake from ``tests/fakes.py`` (the real model
+The embedding is the tiny hashing fake from ``tests/support/embedding.py`` (the real model
 has its own tests and is used end to end in ``test_engine.py``).
 """
 
@@ -12,32 +12,15 @@ from pathlib import Path
 import pytest
 
 from config import Settings
-from index.models import Mention, Paper, ParseResult, Skipped
+from index.models import ParseResult, Skipped
 from index.pipeline import Ingestor, combine
 from index.store import PaperStore, collection_name
 from tests.conftest import TEST_CHROMA, chroma_env
-from tests.fakes import HashEmbedding, hash_vector
+from tests.support.digests import make_paper
+from tests.support.embedding import HashEmbedding, hash_vector
 
 #: Also run against a real Chroma server by `make test-server` (tests/conftest.py).
 RUNS_ON_CHROMA_SERVER = True
-
-
-def make_paper(i: int, source: str = "a.md", summary: str | None = None) -> Paper:
-    return Paper(
-        paper_id=f"p{i:03d}",
-        title=f"Paper number {i} on topic {i % 7}",
-        url=f"https://arxiv.org/abs/2409.{10000 + i}",
-        arxiv_id=f"2409.{10000 + i}",
-        date="2024-09-20",
-        week="2024-09-22",
-        orgs=["Meta"] if i % 2 else ["Google"],
-        headline=f"Headline {i}.",
-        summary=summary if summary is not None else ("Sentence about quantization and retrieval %d. " % i) * 30,
-        topics=["efficiency"],
-        source=source,
-        line=i,
-        sources=[Mention(source, i, "2024-09-22")],
-    )
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from config import Settings
 from index.answer import Turn
 from index.engine import Engine
 from tests.conftest import REPO_ROOT
-from tests.test_discord_bot import bot_session, embeds, links, thread_answer
+from tests.support.bot import bot_session
+from tests.support.replies import embeds, links, thread_answer
 
 FIXTURE = REPO_ROOT / "tests" / "fixtures" / "questions"
 MOVIE_GEN = "https://arxiv.org/abs/2410.13720"

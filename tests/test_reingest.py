@@ -13,7 +13,7 @@ from config import Settings
 from index.digests import parse_digest
 from index.pipeline import Ingestor
 from index.store import PaperStore, collection_name
-from tests.fakes import HashEmbedding
+from tests.support.embedding import HashEmbedding
 
 OLD_WEEK = """## Week of Sep 30 – Oct 6, 2024
 

@@ -27,60 +27,11 @@ from pathlib import Path
 from bot.state import BotState
 from config import Settings
 from index.engine import Engine
-from tests.fake_discord import FakeDiscord, Request
-from tests.figures import figures  # noqa: F401 - a fixture
-from tests.test_chroma_server import DIGEST
-from tests.test_discord_bot import TOKEN, clean_env, run_paperbot
+from tests.support.bot import TOKEN, BotProcess, clean_env, run_paperbot
+from tests.support.digests import DIGEST
+from tests.support.discord import FakeDiscord, Request
 
 WEEK = "2024-10-06"
-
-
-class BotProcess:
-    """``paperbot run`` as a subprocess, its stderr read line by line as it comes."""
-
-    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
-        self.cwd = cwd
-        self.env = env
-        self.proc: asyncio.subprocess.Process | None = None
-        self.lines: list[str] = []
-        self._changed = asyncio.Condition()
-        self._reader: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "run", cwd=self.cwd, env=self.env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )
-        self._reader = asyncio.create_task(self._read(), name="bot-stderr")
-
-    async def _read(self) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
-        async for raw in self.proc.stderr:
-            async with self._changed:
-                self.lines.append(raw.decode(errors="replace").rstrip("\n"))
-                self._changed.notify_all()
-
-    async def wait_for_line(self, fragment: str, timeout: float = 60) -> str:
-        async def seen() -> str:
-            async with self._changed:
-                await self._changed.wait_for(lambda: any(fragment in line for line in self.lines))
-            return next(line for line in self.lines if fragment in line)
-
-        try:
-            return await asyncio.wait_for(seen(), timeout)
-        except asyncio.TimeoutError:
-            raise AssertionError(f"no log line with {fragment!r} within {timeout}s:\n" + "\n".join(self.lines[-30:])) from None
-
-    async def wait(self, timeout: float = 60) -> int:
-        assert self.proc is not None
-        code = await asyncio.wait_for(self.proc.wait(), timeout)
-        if self._reader is not None:
-            await self._reader
-        return code
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGKILL)
 
 
 def index_digest(data_dir: Path, tmp_path: Path) -> Engine:

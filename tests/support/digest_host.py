@@ -5,7 +5,8 @@ Like a static file server (or raw.githubusercontent.com) it sends ``ETag`` and
 change; ``validators = False`` turns that off, like a server that sends neither.
 Every request is recorded (path, the validators it carried, the status sent),
 so a test can tell a 304 from a download.  A path in ``slow`` answers after
-``slow_seconds``, to make the client time out.
+``slow_seconds``, to make the client time out.  The ``host`` fixture
+(tests/conftest.py) serves one for a test.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from email.utils import formatdate
 from typing import Iterator, Sequence
-
-import pytest
 
 
 @dataclass(frozen=True)
@@ -155,16 +154,3 @@ def digest(*weeks: date) -> bytes:
     """A digest file holding the given weeks, newest first as digests list them."""
     return "".join(week_section(w, PAPERS[w]) for w in sorted(weeks, reverse=True)).encode("utf-8")
 
-
-@pytest.fixture
-def host() -> Iterator[DigestHost]:
-    """A digest host for one test (import it into the test module to use it)."""
-    with digest_host() as served:
-        yield served
-
-
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A proxy from the environment must not intercept requests to 127.0.0.1."""
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setenv("NO_PROXY", "*")
