@@ -20,20 +20,9 @@ from config import Settings
 from index.catalogue import Catalogue
 from index.engine import Engine
 from tests.conftest import chroma_env
+from tests.support.digests import DIGEST, NEXT_WEEK, write_digest
 
 RUNS_ON_CHROMA_SERVER = True
-
-FIRST = """## Week of Oct 6, 2024
-
-1. **[VPTQ: Extreme Low-bit Vector Post-Training Quantization for Large Language Models](https://arxiv.org/abs/2409.17066)**: Microsoft squeezes LLM weights to about two bits with vector quantization.
-2. **[OLMoE: Open Mixture-of-Experts Language Models](https://arxiv.org/abs/2409.02060)**: a fully open sparse mixture-of-experts model from Ai2.
-3. **[Contextual Document Embeddings](https://arxiv.org/abs/2410.02525)**: document embeddings that also see their neighbours.
-"""
-
-SECOND = """## Week of Oct 13, 2024
-
-1. **[RATIONALYST: Pre-training Process-Supervision for Improving Reasoning](https://arxiv.org/abs/2410.01044)**: rationales mined from unlabelled text supervise each step of a model's reasoning.
-"""
 
 #: Long enough for a loaded 2-core box; the tests wait for an event, never for this.
 DEADLINE_S = 60.0
@@ -41,11 +30,6 @@ DEADLINE_S = 60.0
 
 def settings(data_dir: Path, **env: str) -> Settings:
     return Settings.from_env(environ={**chroma_env(data_dir), **env}, dotenv_path=None, data_dir=data_dir)
-
-
-def write(path: Path, text: str) -> str:
-    path.write_text(text, encoding="utf-8")
-    return str(path)
 
 
 def until(condition: Callable[[], Any], what: str, deadline_s: float = DEADLINE_S) -> Any:
@@ -62,7 +46,7 @@ def until(condition: Callable[[], Any], what: str, deadline_s: float = DEADLINE_
 
 @pytest.fixture
 def digests(tmp_path: Path) -> tuple[str, str]:
-    return write(tmp_path / "first.md", FIRST), write(tmp_path / "second.md", SECOND)
+    return write_digest(tmp_path / "first.md", DIGEST), write_digest(tmp_path / "second.md", NEXT_WEEK)
 
 
 def test_an_ingest_that_changes_the_collection_stamps_a_new_version(tmp_path: Path, digests: tuple[str, str]) -> None:
@@ -248,7 +232,7 @@ def test_questions_during_repeated_refreshes_always_see_one_whole_catalogue(tmp_
         writer = Engine(settings(data))
         for n in range(4):  # four more ingests by "another process", each a new version
             extra = tmp_path / f"extra-{n}.md"
-            write(extra, f"## Week of Oct {20 + n}, 2024\n\n1. **[Paper number {n} on sparse attention](https://arxiv.org/abs/2410.1{n}000)**: "
+            write_digest(extra, f"## Week of Oct {20 + n}, 2024\n\n1. **[Paper number {n} on sparse attention](https://arxiv.org/abs/2410.1{n}000)**: "
                          f"a study of sparse attention, part {n}.\n")
             writer.ingest([str(extra)])
             until(lambda: len(bot.papers()) == 4 + n, f"the bot at {4 + n} papers")

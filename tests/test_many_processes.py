@@ -5,7 +5,7 @@ second bot agrees with it.
 Everything is real: ``chroma run`` on 127.0.0.1 (the one of the server pass,
 ``PAPERBOT_TEST_CHROMA``, or one this module starts), ``paperbot ingest`` and
 ``paperbot paper`` as subprocesses, the real bot through the fake Discord of
-tests/fake_discord.py with its default catalogue check interval.
+tests/support/discord/ with its default catalogue check interval.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ import pytest
 from config import Settings
 from index.engine import Engine
 from tests.conftest import TEST_CHROMA, _test_server, paperbot_subprocess
-from tests.fake_discord import FakeDiscord
-from tests.test_catalogue import FIRST, SECOND, write
-from tests.test_chroma_server import ChromaServer
-from tests.test_discord_bot import TOKEN, answered, embeds, followups, running_bot
+from tests.support.bot import TOKEN, running_bot
+from tests.support.chroma import ChromaServer
+from tests.support.digests import DIGEST, NEXT_WEEK, write_digest
+from tests.support.discord import FakeDiscord
+from tests.support.replies import answered, embeds, followups
 
 RUNS_ON_CHROMA_SERVER = True
 
@@ -80,7 +81,7 @@ async def within(deadline_s: float, what: str, engine: Engine) -> float:
 async def test_a_running_bot_sees_another_process_ingest_and_a_second_bot_agrees(
     tmp_path: Path, server_env: dict[str, str]
 ) -> None:
-    first, second = write(tmp_path / "first.md", FIRST), write(tmp_path / "second.md", SECOND)
+    first, second = write_digest(tmp_path / "first.md", DIGEST), write_digest(tmp_path / "second.md", NEXT_WEEK)
     assert ingest_process(tmp_path, tmp_path / "ingest-job", server_env, first)["new"] == 3
 
     def engine(name: str) -> Engine:  # each bot its own data dir, as on its own machine
@@ -127,7 +128,7 @@ async def test_a_running_bot_sees_another_process_ingest_and_a_second_bot_agrees
 async def test_a_lookup_for_a_paper_ingested_elsewhere_finds_it_before_the_next_check(
     tmp_path: Path, server_env: dict[str, str]
 ) -> None:
-    first, second = write(tmp_path / "first.md", FIRST), write(tmp_path / "second.md", SECOND)
+    first, second = write_digest(tmp_path / "first.md", DIGEST), write_digest(tmp_path / "second.md", NEXT_WEEK)
     ingest_process(tmp_path, tmp_path / "job", server_env, first)
     env = {**server_env, "PAPERBOT_CATALOGUE_CHECK_SECONDS": "3600"}  # the watcher will not help here
     bot_engine = Engine(Settings.from_env(environ=env, dotenv_path=None, data_dir=tmp_path / "bot"))
@@ -149,7 +150,7 @@ def test_embedded_two_processes_on_one_data_dir(tmp_path: Path) -> None:
     version; Chroma's embedded HNSW index is loaded once per process, so the new
     paper's *vectors* reach this process only when it reopens the store (a restart):
     several processes on one index is what the Chroma server is for."""
-    first, second = write(tmp_path / "first.md", FIRST), write(tmp_path / "second.md", SECOND)
+    first, second = write_digest(tmp_path / "first.md", DIGEST), write_digest(tmp_path / "second.md", NEXT_WEEK)
     data = tmp_path / "data"
     ingest_process(tmp_path, data, {}, first)
     bot_engine = Engine(Settings.from_env(environ={}, dotenv_path=None, data_dir=data))
