@@ -23,13 +23,13 @@ from discord.ext import commands
 
 from bot.limits import AnswerSlots
 from bot.schedule import utc_now
-from index.store import StoreUnavailable
+from index import StoreUnavailable
 
 if TYPE_CHECKING:
     from bot.state import BotState
     from config import Settings
-    from index.catalogue import CatalogueWatcher
-    from index.engine import Engine
+    from index import CatalogueWatcher
+    from index import Engine
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ class PaperBot(commands.Bot):
         attempt = 0
         while True:
             try:
-                await self.blocking(self.engine.warm)
+                await self.blocking(self.engine.warm_up)
             except StoreUnavailable as exc:
                 delay = delays[min(attempt, len(delays) - 1)]
                 attempt += 1

@@ -11,10 +11,10 @@ import logging
 from typing import TYPE_CHECKING, Callable, TextIO
 
 from bot.render import Plain, Styler, answer_text, paper_blurb, paper_card_text, shorten, unknown_week_text
-from index.answer import Turn
+from index import Turn
 
 if TYPE_CHECKING:
-    from index.engine import Engine
+    from index import Engine
 
 log = logging.getLogger(__name__)
 

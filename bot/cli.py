@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Sequence, T
 
 if TYPE_CHECKING:
     from config import Settings
-    from index.engine import Engine
+    from index import Engine
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def stdout_for_result_only(enabled: bool) -> Iterator[None]:
 
 def build_engine(settings: "Settings") -> "Engine":
     """The engine for commands that write (ingest, the bot): the index is created on first use."""
-    from index.engine import Engine
+    from index import Engine
 
     return Engine(settings)
 
@@ -136,8 +136,8 @@ def open_index(settings: "Settings") -> "Engine":
     """The engine for commands that only read.  They never create a data dir or an
     empty index: a mistyped ``--data-dir`` or a forgotten ingest is an
     :class:`~index.store.IndexMissing` error, not "no papers found"."""
-    from index.engine import Engine
-    from index.store import IndexMissing, index_location
+    from index import Engine
+    from index import IndexMissing, index_location
 
     engine = Engine(settings, create=False)
     if not engine.papers():
@@ -228,7 +228,7 @@ def cmd_stats(args: argparse.Namespace, settings: "Settings") -> int:
 
 
 def cmd_search(args: argparse.Namespace, settings: "Settings") -> int:
-    from index.retrieve import SearchFilters
+    from index import SearchFilters
 
     if args.since and args.until and args.since > args.until:
         raise UsageError(f"--since {args.since} is after --until {args.until}")
@@ -316,7 +316,7 @@ def cmd_eval(args: argparse.Namespace, settings: "Settings") -> int:
         return cmd_eval_formats(args)
     if not args.files:
         raise UsageError("eval needs question files (FILE.jsonl) or --formats DIR")
-    from index.evaluate import QuestionFileError, evaluate_file, load_questions
+    from index import QuestionFileError, evaluate_file, load_questions
 
     try:  # every file checked before the slow part starts
         question_sets = [(path, load_questions(path)) for path in args.files]
@@ -344,7 +344,7 @@ def cmd_eval(args: argparse.Namespace, settings: "Settings") -> int:
 
 def cmd_eval_formats(args: argparse.Namespace) -> int:
     """Parser quality per digest format (fixture digests with expected lists)."""
-    from index.formats import score_formats
+    from index import score_formats
 
     scores = score_formats(Path(args.formats))
     if args.json:
@@ -398,7 +398,7 @@ def cmd_start(args: argparse.Namespace, settings: "Settings") -> int:
 def cmd_feedback(args: argparse.Namespace, settings: "Settings") -> int:
     from bot.runner import state_path
     from bot.state import BotState
-    from index.store import IndexMissing
+    from index import IndexMissing
 
     if not Path(settings.data_dir).is_dir():
         raise IndexMissing(str(settings.data_dir))
@@ -640,8 +640,8 @@ def main(argv: Sequence[str] | None = None, quick_exit: bool = False) -> int:
 def _run(args: argparse.Namespace, settings: "Settings") -> int:
     """The command, with every failure turned into a short message and an exit status."""
     from bot.state import StateUnavailable
-    from index.llm import LLMError
-    from index.store import IndexMissing, StoreUnavailable
+    from index import LLMError
+    from index import IndexMissing, StoreUnavailable
 
     try:
         return int(args.func(args, settings))

@@ -29,9 +29,9 @@ from bot.schedule import utc_text
 
 if TYPE_CHECKING:
     from bot.state import Subscription
-    from index.answer import Answer
-    from index.freshness import SourceRecord
-    from index.models import Paper
+    from index import Answer
+    from index import SourceRecord
+    from index import Paper
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import re
 from typing import TYPE_CHECKING, Protocol, Sequence
 
 if TYPE_CHECKING:
-    from index.answer import Answer
-    from index.models import Paper
+    from index import Answer
+    from index import Paper
 
 MESSAGE_LIMIT = 2000
 

@@ -23,7 +23,7 @@ from config.settings import DISCORD_API
 
 if TYPE_CHECKING:
     from config import Settings
-    from index.engine import Engine
+    from index import Engine
 
 log = logging.getLogger(__name__)
 

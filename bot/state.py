@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence, TypeVar
 
-from index.sqlitedb import DatabaseUnavailable, Schema, SQLiteFile
+from index import DatabaseUnavailable, Schema, SQLiteFile
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-import numpy as np
 
 from index.facts import CatalogueFacts, normalised
 from index.lexical import STOPWORDS, raw_words, tokenize
@@ -45,8 +44,6 @@ MAX_LISTED = 8
 #: In a question limited to some digest weeks, the share of the subject's (IDF-weighted)
 #: words a paper of those weeks must have to be on topic: the judge's own lexical bar.
 SCOPED_COVERAGE = 0.6
-#: Papers whose summaries are checked for a name the question gives (the best lexical matches).
-NAME_CANDIDATES = 20
 #: Items of one week's digest a "what's new" answer shows (the rest: ``/digest show``).
 WEEK_TOP = 5
 #: Characters the lines of a list may take: a Discord message holds 2000, and the
@@ -164,7 +161,6 @@ class Answerer:
         self._retriever = retriever
         self.chat_model = chat_model
         self.top_k = top_k
-        self._catalogue: tuple[Retriever, CatalogueFacts] | None = None
 
     @property
     def retriever(self) -> "Retriever":
@@ -215,20 +211,8 @@ class Answerer:
         return answer
 
     def catalogue(self, retriever: "Retriever | None" = None) -> CatalogueFacts:
-        """Weeks and paper names of the retriever's catalogue, built once per catalogue version."""
-        retriever = retriever or self.retriever
-        cached = self._catalogue
-        if cached is None or cached[0] is not retriever:
-            lexical = retriever.lexical
-
-            def candidates(name: str) -> list[Paper]:
-                scores = lexical.scores(name)
-                top = [int(i) for i in np.argsort(-scores)[:NAME_CANDIDATES] if scores[i] > 0]
-                return [lexical.papers[i] for i in top]
-
-            cached = (retriever, CatalogueFacts(retriever.papers, lambda term: lexical.doc_freq.get(term, 0), candidates))
-            self._catalogue = cached
-        return cached[1]
+        """Weeks and paper names of the retriever's catalogue (built once per catalogue version)."""
+        return (retriever or self.retriever).facts
 
     # -- answering a subject ---------------------------------------------------------
     def _answer_topic(

@@ -62,7 +62,7 @@ def introduced_names(paper: Paper) -> set[str]:
 
 @dataclass
 class CatalogueFacts:
-    """Weeks, names and titles of one catalogue version.
+    """Weeks, sources, names and titles of one catalogue version.
 
     Title names are indexed up front; names a summary introduces are looked
     for only in the few papers that contain the asked name (``candidates``,
@@ -74,11 +74,14 @@ class CatalogueFacts:
     doc_freq: Callable[[str], int]
     candidates: Callable[[str], Sequence[Paper]]
     weeks: list[str] = field(init=False)
+    #: The digest files and URLs the papers were read from.
+    sources: list[str] = field(init=False)
     _by_name: dict[str, list[Paper]] = field(init=False, repr=False)
     _by_title: dict[str, Paper] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.weeks = sorted({w for p in self.papers for w in p.weeks})
+        self.sources = sorted({m.source for p in self.papers for m in p.sources})
         self._by_name = {}
         self._by_title = {}
         for paper in self.papers:

@@ -56,7 +56,7 @@ from bot.state import Progress
 if TYPE_CHECKING:
     from bot.app import PaperBot
     from bot.state import Subscription
-    from index.freshness import RefreshReport
+    from index import RefreshReport
 
 log = logging.getLogger(__name__)
 

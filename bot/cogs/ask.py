@@ -4,7 +4,7 @@ A mention in a channel starts a thread from that message and answers there;
 follow-ups in the thread that mention or reply to the bot are answered with the
 thread's earlier turns as history, so "what about its memory use?" resolves.
 In the thread under a weekly digest announcement, questions are answered from
-that week's papers first (``Engine.ask_week``, which the answerer serves).
+that week's papers first (``Engine.ask(prefer_week=...)``, which the answerer serves).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from discord.ext import commands
 from bot.app import BUSY, THREAD_ALREADY_CREATED, UserFacingError, followup
 from bot.discord_render import Outgoing, answer_messages, clip
 from bot.limits import Busy, bounded_input
-from index.answer import Turn
-from index.sqlitedb import DatabaseUnavailable
+from index import Turn
+from index import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
-    from index.answer import Answer
+    from index import Answer
 
 log = logging.getLogger(__name__)
 
@@ -256,9 +256,7 @@ class AskCog(commands.Cog):
     async def compute(self, question: str, history: list[Turn], week: str | None = None) -> "Answer":
         """The answer, from one digest week's papers first when ``week`` is given."""
         async with self.bot.slots:
-            if week is not None:
-                return await self.bot.blocking(self.bot.engine.ask_week, question, week, history)
-            return await self.bot.blocking(self.bot.engine.ask, question, history)
+            return await self.bot.blocking(self.bot.engine.ask, question, history, prefer_week=week)
 
     async def remember(self, answer: "Answer", *, guild_id: int | None, channel_id: int | None, user_id: int) -> int:
         return await self.bot.blocking(

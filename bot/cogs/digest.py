@@ -23,7 +23,7 @@ from discord.ext import commands
 from bot.app import CANNOT_SEE_CHANNEL, UserFacingError, followup
 from bot.discord_render import DigestStatus, digest_pages, status_text
 from bot.schedule import WeeklySlot, utc_text
-from index.store import StoreUnavailable
+from index import StoreUnavailable
 
 if TYPE_CHECKING:
     from bot.app import PaperBot

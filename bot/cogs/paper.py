@@ -12,7 +12,7 @@ from discord.ext import commands
 from bot.app import followup
 from bot.discord_render import echo, paper_embed, strip_invisible
 from bot.limits import bounded_input
-from index.store import StoreUnavailable
+from index import StoreUnavailable
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
