@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
@@ -28,8 +29,7 @@ from index import StoreUnavailable
 if TYPE_CHECKING:
     from bot.state import BotState
     from config import Settings
-    from index import CatalogueWatcher
-    from index import Engine
+    from index import CatalogueWatcher, Engine
 
 log = logging.getLogger(__name__)
 
@@ -153,9 +153,9 @@ class PaperBot(commands.Bot):
 
     def __init__(
         self,
-        engine: "Engine",
-        state: "BotState",
-        settings: "Settings",
+        engine: Engine,
+        state: BotState,
+        settings: Settings,
         *,
         clock: Callable[[], datetime] = utc_now,
         **options: Any,
@@ -265,7 +265,7 @@ class PaperBot(commands.Bot):
         log.info("logged in as %s (%s) in %d guilds", self.user, getattr(self.user, "id", "?"), len(self.guilds))
 
 
-def make_bot(engine: "Engine", state: "BotState", settings: "Settings", **options: Any) -> commands.Bot:
+def make_bot(engine: Engine, state: BotState, settings: Settings, **options: Any) -> commands.Bot:
     """The bot class for the settings: sharded for large deployments, plain otherwise."""
     if settings.sharded:
         sharded = type("ShardedPaperBot", (PaperBot, commands.AutoShardedBot), {})

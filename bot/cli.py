@@ -16,8 +16,9 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 if TYPE_CHECKING:
     from config import Settings
@@ -125,19 +126,18 @@ def stdout_for_result_only(enabled: bool) -> Iterator[None]:
         _result_streams.pop()
 
 
-def build_engine(settings: "Settings") -> "Engine":
+def build_engine(settings: Settings) -> Engine:
     """The engine for commands that write (ingest, the bot): the index is created on first use."""
     from index import Engine
 
     return Engine(settings)
 
 
-def open_index(settings: "Settings") -> "Engine":
+def open_index(settings: Settings) -> Engine:
     """The engine for commands that only read.  They never create a data dir or an
     empty index: a mistyped ``--data-dir`` or a forgotten ingest is an
     :class:`~index.store.IndexMissing` error, not "no papers found"."""
-    from index import Engine
-    from index import IndexMissing, index_location
+    from index import Engine, IndexMissing, index_location
 
     engine = Engine(settings, create=False)
     if not engine.papers():
@@ -145,7 +145,7 @@ def open_index(settings: "Settings") -> "Engine":
     return engine
 
 
-def known_week(engine: "Engine", week: str) -> str:
+def known_week(engine: Engine, week: str) -> str:
     """``week`` if the index has a digest for it, else a :class:`UsageError` naming the nearest ones."""
     from bot.render import unknown_week_text
 
@@ -171,7 +171,7 @@ def _progress_bar(stream: Any) -> Callable[[int, int], None] | None:
     return show
 
 
-def cmd_ingest(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     specs = args.sources or list(settings.sources)
     if not specs:
         print("paperbot: nothing to ingest: give a file, folder or URL (or set PAPERBOT_SOURCES)", file=sys.stderr)
@@ -213,7 +213,7 @@ def skipped_lines(skipped: Sequence[Any]) -> list[str]:
     return out
 
 
-def cmd_stats(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     stats = open_index(settings).stats()
     if args.json:
         emit_json(stats.to_json())
@@ -227,7 +227,7 @@ def cmd_stats(args: argparse.Namespace, settings: "Settings") -> int:
     return EXIT_OK
 
 
-def cmd_search(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from index import SearchFilters
 
     if args.since and args.until and args.since > args.until:
@@ -282,7 +282,7 @@ def paper_json(paper: Any) -> dict[str, Any]:
     }
 
 
-def cmd_paper(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
     matches = open_index(settings).find_papers(args.query, limit=args.limit)
     if args.json:
         emit_json({"query": args.query, "matches": [paper_json(m.paper) for m in matches]})
@@ -300,7 +300,7 @@ def cmd_paper(args: argparse.Namespace, settings: "Settings") -> int:
     return EXIT_OK
 
 
-def cmd_ask(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     answer = open_index(settings).ask(args.question)
     if args.json:
         emit_json(answer.to_json())
@@ -311,7 +311,7 @@ def cmd_ask(args: argparse.Namespace, settings: "Settings") -> int:
     return EXIT_OK
 
 
-def cmd_eval(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.formats:
         return cmd_eval_formats(args)
     if not args.files:
@@ -361,7 +361,7 @@ def cmd_eval_formats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_chat(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.chat import run_chat
 
     engine = open_index(settings)
@@ -369,7 +369,7 @@ def cmd_chat(args: argparse.Namespace, settings: "Settings") -> int:
     return run_chat(engine, input, sys.stdout, Style(sys.stdout))
 
 
-def cmd_run(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     from bot.runner import EXIT_BAD_TOKEN, EXIT_NO_TOKEN, EXIT_UNREACHABLE, DiscordUnreachable, TokenError, run_bot
@@ -387,7 +387,7 @@ def cmd_run(args: argparse.Namespace, settings: "Settings") -> int:
         return EXIT_UNREACHABLE
 
 
-def cmd_start(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     """The bot when a token is configured, otherwise the terminal chat."""
     if settings.discord_token:
         return cmd_run(args, settings)
@@ -395,7 +395,7 @@ def cmd_start(args: argparse.Namespace, settings: "Settings") -> int:
     return cmd_chat(args, settings)
 
 
-def cmd_feedback(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runner import state_path
     from bot.state import BotState
     from index import IndexMissing
@@ -415,14 +415,13 @@ def cmd_feedback(args: argparse.Namespace, settings: "Settings") -> int:
     return EXIT_OK
 
 
-def cmd_announce(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_announce(args: argparse.Namespace, settings: Settings) -> int:
     """What the bot would post for a week: the very messages, rendered by the same
     function as the real announcement, printed instead of sent."""
     from bot.discord_render import announcement, message_text
+    from bot.render import unknown_week_text
     from bot.runner import state_path
     from bot.state import BotState
-
-    from bot.render import unknown_week_text
 
     engine = open_index(settings)
     if args.week and args.week not in engine.weeks():
@@ -637,11 +636,10 @@ def main(argv: Sequence[str] | None = None, quick_exit: bool = False) -> int:
     return code
 
 
-def _run(args: argparse.Namespace, settings: "Settings") -> int:
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     """The command, with every failure turned into a short message and an exit status."""
     from bot.state import StateUnavailable
-    from index import LLMError
-    from index import IndexMissing, StoreUnavailable
+    from index import IndexMissing, LLMError, StoreUnavailable
 
     try:
         return int(args.func(args, settings))

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -29,9 +30,7 @@ from bot.schedule import utc_text
 
 if TYPE_CHECKING:
     from bot.state import Subscription
-    from index import Answer
-    from index import SourceRecord
-    from index import Paper
+    from index import Answer, Paper, SourceRecord
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +230,7 @@ def _md_link(title: str, url: str | None, limit: int = INLINE_LINK_LIMIT) -> str
 
 
 # -- messages and embeds ------------------------------------------------------------------------
-def answer_messages(answer: "Answer", limit: int = 2000) -> list[Outgoing]:
+def answer_messages(answer: Answer, limit: int = 2000) -> list[Outgoing]:
     """The answer text split under ``limit``, with the Sources embed on the last part."""
     text = answer_markdown(answer.text, [c.url for c in answer.citations])
     if answer.notice:
@@ -243,7 +242,7 @@ def answer_messages(answer: "Answer", limit: int = 2000) -> list[Outgoing]:
     return out
 
 
-def sources_embed(answer: "Answer") -> discord.Embed:
+def sources_embed(answer: Answer) -> discord.Embed:
     title = "Nearest papers in the digests" if answer.abstained else "Sources"
     lines = []
     for c in answer.citations:
@@ -258,7 +257,7 @@ def sources_embed(answer: "Answer") -> discord.Embed:
     return within_limits(embed)
 
 
-def paper_embed(paper: "Paper", did_you_mean: Sequence["Paper"] = ()) -> discord.Embed:
+def paper_embed(paper: Paper, did_you_mean: Sequence[Paper] = ()) -> discord.Embed:
     """A paper card: linked title, date, authors, orgs, summary, topics, digest weeks."""
     embed = discord.Embed(
         title=digest_text(clip(paper.title, TITLE_LIMIT - 20), one_line=True) or "Untitled paper",
@@ -288,7 +287,7 @@ def paper_embed(paper: "Paper", did_you_mean: Sequence["Paper"] = ()) -> discord
     return within_limits(embed)
 
 
-def digest_pages(week: str, papers: Sequence["Paper"], per_page: int = PAPERS_PER_PAGE) -> list[discord.Embed]:
+def digest_pages(week: str, papers: Sequence[Paper], per_page: int = PAPERS_PER_PAGE) -> list[discord.Embed]:
     """A week's digest as embeds for paging buttons: every paper on exactly one page.
 
     A page holds at most ``per_page`` papers and closes early when the next
@@ -325,7 +324,7 @@ def digest_pages(week: str, papers: Sequence["Paper"], per_page: int = PAPERS_PE
     return pages
 
 
-def _digest_field(paper: "Paper") -> tuple[str, str]:
+def _digest_field(paper: Paper) -> tuple[str, str]:
     """One paper on a digest page: its title as the field name; its blurb and link as the value.
 
     A link too long for the field is left out rather than cut (a cut URL leads
@@ -365,7 +364,7 @@ class Announcement:
         return [("channel", self.channel_message)] + [("thread", m) for m in self.thread_messages]
 
 
-def announcement(week: str, papers: Sequence["Paper"], bot_name: str = "paperbot") -> Announcement:
+def announcement(week: str, papers: Sequence[Paper], bot_name: str = "paperbot") -> Announcement:
     """The announcement of ``week``: digest pages, the first one in the channel."""
     pages = digest_pages(week, papers)
     count = len(papers)
@@ -408,11 +407,11 @@ class DigestStatus:
 
     schedule: str
     next_run: str
-    subscriptions: Sequence["Subscription"]
+    subscriptions: Sequence[Subscription]
     papers: int
     newest_week: str | None
     sources: Sequence[str]
-    records: Sequence["SourceRecord"]
+    records: Sequence[SourceRecord]
     poll_minutes: float
 
 

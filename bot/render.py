@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import TYPE_CHECKING, Protocol, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from index import Answer
-    from index import Paper
+    from index import Answer, Paper
 
 MESSAGE_LIMIT = 2000
 
@@ -129,7 +129,7 @@ def unknown_week_text(week: str, weeks: Sequence[str]) -> str:
     return f"no digest for the week {week}{sunday}; nearest known weeks: {', '.join(nearest)}"
 
 
-def answer_text(answer: "Answer", style: Styler | None = None, with_sources: bool = True) -> str:
+def answer_text(answer: Answer, style: Styler | None = None, with_sources: bool = True) -> str:
     """An answer for a terminal: the cited answer (its markdown rendered), a notice
     if any, then numbered sources with their links."""
     s = style or Plain()
@@ -146,7 +146,7 @@ def answer_text(answer: "Answer", style: Styler | None = None, with_sources: boo
     return "\n\n".join(parts)
 
 
-def paper_card_text(paper: "Paper", style: Styler | None = None) -> str:
+def paper_card_text(paper: Paper, style: Styler | None = None) -> str:
     """Everything a paper card shows, as text."""
     s = style or Plain()
     lines = [s.bold(paper.title)]
@@ -217,7 +217,7 @@ def _best_cut(text: str, limit: int) -> int:
     return limit
 
 
-def paper_blurb(paper: "Paper") -> str:
+def paper_blurb(paper: Paper) -> str:
     """What a digest page says about a paper: its headline, unless the headline
     only repeats the title (digests whose bold lead is the linked title), else
     its summary."""

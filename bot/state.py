@@ -25,9 +25,10 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence, TypeVar
+from typing import Any, Literal, TypeVar
 
 from index import DatabaseUnavailable, Schema, SQLiteFile
 

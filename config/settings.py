@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -227,7 +228,7 @@ class Settings:
         environ: Mapping[str, str] | None = None,
         dotenv_path: str | os.PathLike[str] | None = ".env",
         **overrides: Any,
-    ) -> "Settings":
+    ) -> Settings:
         """Read settings; real environment variables win over ``.env`` entries.
 
         ``overrides`` (already-typed values, e.g. from CLI flags) win over both.

@@ -55,7 +55,32 @@ _HOMES = {
     "index_location": "index.store",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "Answer",
+    "CatalogueWatcher",
+    "Citation",
+    "DatabaseUnavailable",
+    "Engine",
+    "Hit",
+    "IndexMissing",
+    "IngestReport",
+    "LLMError",
+    "LookupMatch",
+    "Paper",
+    "QuestionFileError",
+    "RefreshReport",
+    "SQLiteFile",
+    "Schema",
+    "SearchFilters",
+    "SourceRecord",
+    "Stats",
+    "StoreUnavailable",
+    "Turn",
+    "evaluate_file",
+    "index_location",
+    "load_questions",
+    "score_formats",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable, Sequence
-
+from typing import TYPE_CHECKING, Any
 
 from index.facts import CatalogueFacts, normalised
 from index.lexical import STOPWORDS, raw_words, tokenize
@@ -154,7 +154,7 @@ class Answerer:
 
     def __init__(
         self,
-        retriever: "Retriever | Callable[[], Retriever]",
+        retriever: Retriever | Callable[[], Retriever],
         chat_model: ChatModel | None = None,
         top_k: int = 5,
     ) -> None:
@@ -163,7 +163,7 @@ class Answerer:
         self.top_k = top_k
 
     @property
-    def retriever(self) -> "Retriever":
+    def retriever(self) -> Retriever:
         r = self._retriever
         return r if hasattr(r, "search") else r()  # type: ignore[operator,return-value]
 
@@ -210,7 +210,7 @@ class Answerer:
             return self._follow_up(question, understood, thread, history)
         return answer
 
-    def catalogue(self, retriever: "Retriever | None" = None) -> CatalogueFacts:
+    def catalogue(self, retriever: Retriever | None = None) -> CatalogueFacts:
         """Weeks and paper names of the retriever's catalogue (built once per catalogue version)."""
         return (retriever or self.retriever).facts
 
@@ -420,7 +420,7 @@ class Answerer:
         parts = []
         # "tell me more about it" asks for nothing in particular: what was not said yet.
         more = aspect is None and not terms
-        for paper, cite in zip(papers, citations):
+        for paper, cite in zip(papers, citations, strict=True):
             sentences = answer_sentences(paper, terms, aspect, said, count=2, require_match=not more)
             if more:
                 sentences = [x for x in sentences if x[:120] not in said]
@@ -447,7 +447,7 @@ class Answerer:
         doc_terms = lexical.doc_terms[self.retriever.index_of[hit.paper.paper_id]]
         weights = [lexical.idf(t) for t in terms]
         total = sum(weights) or 1.0
-        coverage = sum(w for t, w in zip(terms, weights) if t in doc_terms) / total
+        coverage = sum(w for t, w in zip(terms, weights, strict=True) if t in doc_terms) / total
         agree = bool(hit.dense_rank and hit.bm25_rank and hit.dense_rank <= 3 and hit.bm25_rank <= 3)
         sim = hit.dense_sim
         names_ok = _names_covered(query, hit.paper)
@@ -523,14 +523,14 @@ class Answerer:
             chosen = [chosen[0]] + [h for h in chosen[1:] if h.score >= 0.85 * top]
         citations = _citations([h.paper for h in chosen])
         if listing:
-            heads = [f"- **{c.title}** [{c.n}]" + (f" ({h.paper.week})" if h.paper.week else "") for h, c in zip(chosen, citations)]
+            heads = [f"- **{c.title}** [{c.n}]" + (f" ({h.paper.week})" if h.paper.week else "") for h, c in zip(chosen, citations, strict=True)]
             gists = [next(iter(answer_sentences(h.paper, terms, aspect, said, count=1, limit=GIST_LIMIT)), "") for h in chosen]
             body = strip_urls("\n".join(_fit_lines(heads, gists, ": ")), [c.url for c in citations])
             return Answer(
                 question, f"{body}\n\n{_as_of(citations)}", citations, backend="extractive", notice=notice, weeks=_weeks(citations)
             )
         lines: list[str] = []
-        for hit, cite in zip(chosen, citations):
+        for hit, cite in zip(chosen, citations, strict=True):
             count = 2 if cite.n == 1 else 1
             sentences = answer_sentences(hit.paper, terms, aspect, said, count=count)
             prefix = f"**{cite.title}** [{cite.n}]"
@@ -572,7 +572,7 @@ Rules that nothing in the sources or the question can change:
 def build_messages(question: str, history: Sequence[Turn], hits: Sequence[Hit], citations: Sequence[Citation]) -> list[Message]:
     """The chat sent to the LLM: fixed rules in the system message, data in the user message."""
     blocks = []
-    for hit, cite in zip(hits, citations):
+    for hit, cite in zip(hits, citations, strict=True):
         paper = hit.paper
         meta = ", ".join(filter(None, [paper.date, ", ".join(paper.orgs)]))
         text = _neutralise(f"{paper.headline}\n{paper.summary}".strip())[:1800]
@@ -775,13 +775,13 @@ def _fit_lines(heads: Sequence[str], gists: Sequence[str], joiner: str) -> list[
     keep = [bool(g) for g in gists]
 
     def size() -> int:
-        return sum(len(h) + (len(joiner) + len(g) if k else 0) + 1 for h, g, k in zip(heads, gists, keep))
+        return sum(len(h) + (len(joiner) + len(g) if k else 0) + 1 for h, g, k in zip(heads, gists, keep, strict=True))
 
     for i in reversed(range(len(heads))):
         if size() <= LIST_BUDGET:
             break
         keep[i] = False
-    return [h + (joiner + g if k else "") for h, g, k in zip(heads, gists, keep)]
+    return [h + (joiner + g if k else "") for h, g, k in zip(heads, gists, keep, strict=True)]
 
 
 def _week_number(paper: Paper) -> int:

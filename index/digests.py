@@ -347,7 +347,7 @@ def _row_units(
         if row.source_cells != len(table.header):
             result.skipped.append(Skipped(source, row.line, f"table row has {row.source_cells} cells, the header has {len(table.header)}"))
             continue
-        units.append(_Unit("row", row.line, section, segment, heading, cells=dict(zip(roles, row.cells))))
+        units.append(_Unit("row", row.line, section, segment, heading, cells=dict(zip(roles, row.cells, strict=False))))
     return units
 
 

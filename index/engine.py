@@ -16,10 +16,11 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from config import Settings
 from index.models import Paper
@@ -122,20 +123,20 @@ class Engine:
 
     # -- the parts -------------------------------------------------------------------
     @cached_property
-    def embed_model(self) -> "MiniLMEmbedding":
+    def embed_model(self) -> MiniLMEmbedding:
         from index.pipeline import MiniLMEmbedding
 
         return MiniLMEmbedding()
 
     @cached_property
-    def store(self) -> "PaperStore":
+    def store(self) -> PaperStore:
         from index.embedding import MODEL_NAME
         from index.store import PaperStore, collection_name
 
         return PaperStore.open(self.settings, collection_name(MODEL_NAME), create=self.create)
 
     @cached_property
-    def _ledger(self) -> "SourceLedger":
+    def _ledger(self) -> SourceLedger:
         """What each polled source looked like when it was last ingested (see index/freshness.py)."""
         from index.freshness import SourceLedger
 
@@ -148,7 +149,7 @@ class Engine:
     # -- ingest ----------------------------------------------------------------------
     def ingest(
         self, specs: Sequence[str], progress: Callable[[int, int], None] | None = None
-    ) -> "IngestReport":
+    ) -> IngestReport:
         """Read, parse and index digest sources; bad input is reported, not raised."""
         from index.sources import parse_sources
 
@@ -156,8 +157,8 @@ class Engine:
         return self._ingest_parsed(parsed, progress)
 
     def _ingest_parsed(
-        self, parsed: "ParseResult", progress: Callable[[int, int], None] | None = None
-    ) -> "IngestReport":
+        self, parsed: ParseResult, progress: Callable[[int, int], None] | None = None
+    ) -> IngestReport:
         from index.pipeline import Ingestor
 
         docstore_dir = Path(self.settings.data_dir) / "docstore"
@@ -170,7 +171,7 @@ class Engine:
             self.sync_catalogue()
         return report
 
-    def refresh(self, specs: Sequence[str] | None = None) -> "RefreshReport":
+    def refresh(self, specs: Sequence[str] | None = None) -> RefreshReport:
         """Ingest only the sources (default: the configured ones) that changed since
         the last refresh (see :class:`~index.freshness.Refresher`).  Blocking: call
         it off the event loop."""
@@ -181,7 +182,7 @@ class Engine:
         )
         return refresher.refresh(list(self.settings.sources if specs is None else specs))
 
-    def source_records(self) -> list["SourceRecord"]:
+    def source_records(self) -> list[SourceRecord]:
         """The ledger's view of every source polled so far."""
         return self._ledger.records()
 
@@ -192,7 +193,7 @@ class Engine:
 
         return snapshot_path(Path(self.settings.data_dir), self.store.name)
 
-    def catalogue(self) -> "Catalogue":
+    def catalogue(self) -> Catalogue:
         """The current catalogue; the first call loads the snapshot of the current
         version, or reads the store and builds it."""
         current = self._catalogue
@@ -203,12 +204,12 @@ class Engine:
                 self._catalogue = self._build(self._read_version())
             return self._catalogue
 
-    def catalogue_version(self) -> "CatalogueVersion":
+    def catalogue_version(self) -> CatalogueVersion:
         """The collection's version now (one small request to Chroma)."""
         return self._read_version()
 
     @reports_store_failures
-    def _read_version(self) -> "CatalogueVersion":
+    def _read_version(self) -> CatalogueVersion:
         return self.store.catalogue_version()
 
     def sync_catalogue(self, wait: float | None = None) -> bool:
@@ -238,7 +239,7 @@ class Engine:
         finally:
             self._build_lock.release()
 
-    def _build(self, version: "CatalogueVersion") -> "Catalogue":
+    def _build(self, version: CatalogueVersion) -> Catalogue:
         """The catalogue of ``version``: its snapshot when one matches, else read
         from the store and built, then saved for the next process.  ``version`` is
         read *before* the papers, so a change made meanwhile shows up as a newer
@@ -263,7 +264,7 @@ class Engine:
     def _read_papers(self) -> list[Paper]:
         return self.store.papers()
 
-    def watch_catalogue(self, interval: float | None = None) -> "CatalogueWatcher":
+    def watch_catalogue(self, interval: float | None = None) -> CatalogueWatcher:
         """Start checking the catalogue version in the background (the bot does, for
         as long as it runs); stop the returned watcher to end it."""
         from index.catalogue import CatalogueWatcher
@@ -290,7 +291,7 @@ class Engine:
         return self._catalogue is not before
 
     @reports_store_failures
-    def _retriever(self) -> "Retriever":
+    def _retriever(self) -> Retriever:
         from index.embedding import preload
 
         if self._catalogue is None:
@@ -298,11 +299,11 @@ class Engine:
         return self.catalogue().retriever
 
     @reports_store_failures
-    def _lookup(self) -> "PaperLookup":
+    def _lookup(self) -> PaperLookup:
         return self.catalogue().lookup
 
     @reports_store_failures
-    def _facts(self) -> "CatalogueFacts":
+    def _facts(self) -> CatalogueFacts:
         """Weeks, sources and names of the current version, built once per version
         and shared with the answerer."""
         return self.catalogue().retriever.facts
@@ -341,7 +342,7 @@ class Engine:
             return None, []
         return chosen, facts.week_papers(chosen)
 
-    def answerer(self) -> "Answerer":
+    def answerer(self) -> Answerer:
         """An answerer bound to the current catalogue's retriever, so one answer
         never mixes two catalogue versions.  The first call builds the configured
         chat model (:class:`~index.llm.LLMError` when it cannot be built)."""
@@ -356,19 +357,19 @@ class Engine:
 
     @reports_store_failures
     def search(
-        self, query: str, k: int = 10, mode: "Mode" = "hybrid", filters: "SearchFilters | None" = None
-    ) -> list["Hit"]:
+        self, query: str, k: int = 10, mode: Mode = "hybrid", filters: SearchFilters | None = None
+    ) -> list[Hit]:
         return self._retriever().search(query, k=k, mode=mode, filters=filters)
 
     @reports_store_failures
     def ask(
         self,
         question: str,
-        history: Sequence["Turn"] = (),
-        filters: "SearchFilters | None" = None,
+        history: Sequence[Turn] = (),
+        filters: SearchFilters | None = None,
         *,
         prefer_week: str | None = None,
-    ) -> "Answer":
+    ) -> Answer:
         """The answer to ``question``; ``prefer_week`` (a week's announcement thread)
         answers from that week's papers first (the answerer's policy)."""
         answer = self.answerer().answer(question, history=history, filters=filters, prefer_week=prefer_week)
@@ -377,7 +378,7 @@ class Engine:
         return answer
 
     @reports_store_failures
-    def find_papers(self, query: str, limit: int = 5) -> list["LookupMatch"]:
+    def find_papers(self, query: str, limit: int = 5) -> list[LookupMatch]:
         """Lookup for ``/paper``: a paper id (an autocomplete pick), link, title or keywords."""
         matches = self._lookup().find(query, limit=limit)
         if not matches and self._newer_catalogue_after_miss():

@@ -11,8 +11,8 @@ is index/catalogue.py).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from index.lexical import STOPWORDS, tokenize
 from index.models import Paper

@@ -23,9 +23,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from index.identity import merge_papers
 from index.models import ParseResult, Skipped
@@ -107,7 +108,7 @@ class RefreshReport:
     """One poll: every source's outcome and, when something changed, the ingest."""
 
     checks: list[SourceCheck] = field(default_factory=list)
-    ingest: "IngestReport | None" = None
+    ingest: IngestReport | None = None
 
     def specs(self, status: Status) -> list[str]:
         return [c.spec for c in self.checks if c.status == status]
@@ -237,7 +238,7 @@ class Refresher:
     only then settle the ledger, so a failed ingest is simply retried next poll."""
 
     def __init__(
-        self, ledger: SourceLedger, ingest: Callable[[ParseResult], "IngestReport"], *, max_bytes: int, timeout: float
+        self, ledger: SourceLedger, ingest: Callable[[ParseResult], IngestReport], *, max_bytes: int, timeout: float
     ) -> None:
         self.ledger = ledger
         self.ingest = ingest

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from config import Settings
@@ -61,7 +62,7 @@ class ChatModel:
         return text
 
 
-def build_chat_model(settings: "Settings") -> ChatModel | None:
+def build_chat_model(settings: Settings) -> ChatModel | None:
     """The configured LLM, or None for the extractive (model-free) answerer."""
     backend = settings.llm_backend
     if backend == "extractive":
@@ -98,7 +99,7 @@ def build_chat_model(settings: "Settings") -> ChatModel | None:
     raise LLMError(f"unknown LLM backend {backend!r}")
 
 
-def _llama_cpp(settings: "Settings") -> Any:
+def _llama_cpp(settings: Settings) -> Any:
     """An in-process GGUF model (the ``local-llm`` extra); never downloads."""
     from pathlib import Path
 

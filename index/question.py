@@ -20,9 +20,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal, Sequence
+from typing import TYPE_CHECKING, Literal
 
 from index.lexical import STOPWORDS, raw_words
 
@@ -330,7 +331,7 @@ def _parse_date(phrase: str, newest: dt.date) -> tuple[dt.date, str] | None:
 
 
 @lru_cache(maxsize=8)
-def _date_parser(newest: dt.date) -> "DateDataParser":
+def _date_parser(newest: dt.date) -> DateDataParser:
     """English only, relative to the newest digest week (one parser per catalogue's newest week)."""
     from dateparser.date import DateDataParser
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -114,7 +115,7 @@ class Retriever:
     """Searches the paper catalogue; built once per catalogue version."""
 
     def __init__(
-        self, papers: Sequence[Paper], store: "PaperStore", embed_query: Callable[[str], Sequence[float]]
+        self, papers: Sequence[Paper], store: PaperStore, embed_query: Callable[[str], Sequence[float]]
     ) -> None:
         self.papers = list(papers)
         self.store = store

@@ -20,9 +20,10 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from index.models import Paper
 
@@ -79,7 +80,7 @@ class IndexMissing(RuntimeError):
         self.where = where
 
 
-def index_location(settings: "Settings") -> str:
+def index_location(settings: Settings) -> str:
     """Where the index lives, as users name it: the data dir, or the server and database."""
     if settings.chroma_host:
         return (
@@ -130,7 +131,7 @@ def collection_name(embed_model: str) -> str:
     return f"papers-{digest}"
 
 
-def open_client(settings: "Settings", create: bool = True) -> "ClientAPI":
+def open_client(settings: Settings, create: bool = True) -> ClientAPI:
     """Open Chroma as configured; raise :class:`StoreUnavailable` with a clear reason.
 
     With ``create=False`` nothing is created: no data dir, no ``chroma/`` folder, no
@@ -169,7 +170,7 @@ def open_client(settings: "Settings", create: bool = True) -> "ClientAPI":
         raise StoreUnavailable(f"cannot open {where}: {type(exc).__name__}: {exc}") from exc
 
 
-def _http_client(host: str, port: int, database: str, chroma_settings: Any, create: bool) -> "ClientAPI":
+def _http_client(host: str, port: int, database: str, chroma_settings: Any, create: bool) -> ClientAPI:
     """``HttpClient`` on ``database``, creating the database on first use (if ``create``).
 
     One Chroma server can hold several paperbots (or test runs), each in its own
@@ -196,7 +197,7 @@ def _http_client(host: str, port: int, database: str, chroma_settings: Any, crea
 class PaperStore:
     """Papers and their vectors in one Chroma collection."""
 
-    def __init__(self, client: "ClientAPI", name: str, create: bool = True, location: str = "") -> None:
+    def __init__(self, client: ClientAPI, name: str, create: bool = True, location: str = "") -> None:
         """``create=False``: a missing collection raises :class:`IndexMissing` naming
         ``location`` instead of being created (a store opened only to read)."""
         self._client = client
@@ -207,13 +208,13 @@ class PaperStore:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, settings: "Settings", name: str, create: bool = True) -> "PaperStore":
+    def open(cls, settings: Settings, name: str, create: bool = True) -> PaperStore:
         """The store as configured; ``create=False`` opens only an index that exists
         and raises :class:`IndexMissing` otherwise (see :func:`open_client`)."""
         return cls(open_client(settings, create), name, create, index_location(settings))
 
     @property
-    def collection(self) -> "Collection":
+    def collection(self) -> Collection:
         with self._lock:
             if self._collection is None:
                 try:
@@ -230,7 +231,7 @@ class PaperStore:
                     raise StoreUnavailable(f"cannot open collection {self.name}: {exc}") from exc
             return self._collection
 
-    def _get_collection(self) -> "Collection":
+    def _get_collection(self) -> Collection:
         from chromadb.errors import NotFoundError
 
         if self._create:
@@ -276,7 +277,7 @@ class PaperStore:
         log.info("catalogue version of %s is now %s", self.name, meta[VERSION_KEY])
         return CatalogueVersion(str(collection.id), str(meta[VERSION_KEY]), float(meta[CHANGED_AT_KEY]))
 
-    def vector_store(self) -> "ChromaVectorStore":
+    def vector_store(self) -> ChromaVectorStore:
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
         return ChromaVectorStore(chroma_collection=self.collection)
@@ -345,7 +346,7 @@ class PaperStore:
                 where={"$and": [{CHUNK_KEY: 0}, {"paper_id": {"$in": batch}}]}, include=["metadatas"]
             )
             ids, metadatas = [], []
-            for chunk_id, meta in zip(found["ids"], found["metadatas"] or []):
+            for chunk_id, meta in zip(found["ids"], found["metadatas"] or [], strict=False):
                 paper = by_id.get(str((meta or {}).get("paper_id", "")))
                 if paper is not None:
                     ids.append(chunk_id)
@@ -388,7 +389,7 @@ class PaperStore:
         )
         hits: list[DenseHit] = []
         for meta, distance, doc in zip(
-            result["metadatas"][0], result["distances"][0], (result.get("documents") or [[]])[0] or []
+            result["metadatas"][0], result["distances"][0], (result.get("documents") or [[]])[0] or [], strict=False
         ):
             hits.append(DenseHit(str(meta.get("paper_id", "")), 1.0 - float(distance), doc or ""))
         return hits

@@ -42,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 import discord
@@ -101,7 +101,7 @@ def describe_failure(exc: discord.HTTPException) -> str:
 
 
 class AnnounceCog(commands.Cog):
-    def __init__(self, bot: "PaperBot") -> None:
+    def __init__(self, bot: PaperBot) -> None:
         self.bot = bot
         self.slot = WeeklySlot.from_settings(bot.settings.announce_weekday, bot.settings.announce_time)
         self._run_lock = asyncio.Lock()
@@ -140,7 +140,7 @@ class AnnounceCog(commands.Cog):
     async def _poll_after_ready(self) -> None:
         await self.bot.wait_until_ready()
 
-    async def refresh_sources(self) -> "RefreshReport | None":
+    async def refresh_sources(self) -> RefreshReport | None:
         """Ingest what changed in the configured sources; None when the poll failed as a whole."""
         async with self._refresh_lock:
             try:
@@ -212,7 +212,7 @@ class AnnounceCog(commands.Cog):
                 deliveries.append(Delivery(subscription.channel_id, week, "failed", problem))
         return deliveries
 
-    async def _deliver(self, subscription: "Subscription", rendered: Announcement) -> Delivery:
+    async def _deliver(self, subscription: Subscription, rendered: Announcement) -> Delivery:
         state = self.bot.state
         channel_id, week = subscription.channel_id, rendered.week
         if subscription.last_week is not None and subscription.last_week >= week:
@@ -259,7 +259,7 @@ class AnnounceCog(commands.Cog):
         return Delivery(channel_id, week, "posted")
 
     async def _posted(
-        self, subscription: "Subscription", week: str, message_id: int, rendered: Announcement, channel: discord.TextChannel
+        self, subscription: Subscription, week: str, message_id: int, rendered: Announcement, channel: discord.TextChannel
     ) -> None:
         """The channel post is out: record it for good, then open its thread and post the rest."""
         state = self.bot.state
@@ -337,7 +337,7 @@ class AnnounceCog(commands.Cog):
             thread: discord.abc.Messageable = await message.create_thread(
                 name=rendered.thread_name, auto_archive_duration=THREAD_ARCHIVE_MINUTES
             )
-            thread_id = getattr(thread, "id")
+            thread_id = thread.id
         except discord.HTTPException as exc:
             if exc.code != THREAD_ALREADY_CREATED:
                 log.warning("no questions thread for week %s in channel %s (%s)", rendered.week, channel.id, exc)
@@ -352,7 +352,7 @@ class AnnounceCog(commands.Cog):
 
     async def _find(
         self, target: discord.abc.Messageable, part: Outgoing, *, after: int | None
-    ) -> "discord.Message | None | _LookupFailed":
+    ) -> discord.Message | None | _LookupFailed:
         """The bot's message with this content after message id ``after`` in ``target``:
         the message, None if it is not there, :data:`LOOKUP_FAILED` if Discord cannot say."""
         me = self.bot.user
@@ -394,7 +394,7 @@ def _snowflake(epoch_seconds: float | None) -> int | None:
     """The smallest Discord id of a message created at that time."""
     if epoch_seconds is None:
         return None
-    return discord.utils.time_snowflake(datetime.fromtimestamp(epoch_seconds, timezone.utc))
+    return discord.utils.time_snowflake(datetime.fromtimestamp(epoch_seconds, UTC))
 
 
 def _same_message(message: discord.Message, part: Outgoing) -> bool:
@@ -403,5 +403,5 @@ def _same_message(message: discord.Message, part: Outgoing) -> bool:
     return message.content == (part.content or "") and titles == ([part.embed.title] if part.embed else [])
 
 
-async def setup(bot: "PaperBot") -> None:
+async def setup(bot: PaperBot) -> None:
     await bot.add_cog(AnnounceCog(bot))

@@ -22,8 +22,7 @@ from discord.ext import commands
 from bot.app import BUSY, THREAD_ALREADY_CREATED, UserFacingError, followup
 from bot.discord_render import Outgoing, answer_messages, clip
 from bot.limits import Busy, bounded_input
-from index import Turn
-from index import DatabaseUnavailable
+from index import DatabaseUnavailable, Turn
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -54,7 +53,7 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button], template=r"paper
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
-    ) -> "FeedbackButton":
+    ) -> FeedbackButton:
         return cls(int(match["answer"]), match["vote"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -141,7 +140,7 @@ class MentionPlace:
 
     def __init__(
         self,
-        cog: "AskCog",
+        cog: AskCog,
         message: discord.Message | discord.PartialMessage,
         *,
         user_id: int,
@@ -178,7 +177,7 @@ class MentionPlace:
 
     async def context(self) -> tuple[list[Turn], str | None, int | None]:
         bot = self.cog.bot
-        target_id = int(getattr(self.target, "id"))
+        target_id = int(self.target.id)
         if not self.threaded:
             return [], None, target_id
         # Only a thread the question was asked in can be an announcement's thread.
@@ -196,7 +195,7 @@ class MentionPlace:
 
     def answered(self, turn: Turn) -> None:
         if self.threaded:
-            self.cog.add_turn(int(getattr(self.target, "id")), turn)
+            self.cog.add_turn(int(self.target.id), turn)
 
     async def note(self, text: str) -> None:
         """A short message in the answer's place: in the new thread once it is open,
@@ -210,7 +209,7 @@ class MentionPlace:
 
 
 class AskCog(commands.Cog):
-    def __init__(self, bot: "PaperBot") -> None:
+    def __init__(self, bot: PaperBot) -> None:
         self.bot = bot
         self.threads: OrderedDict[int, list[Turn]] = OrderedDict()
         self._resumed = False
@@ -253,12 +252,12 @@ class AskCog(commands.Cog):
             await place.send(part, feedback_view(answer_id) if last and answer_id is not None else None, i == 0)
         place.answered(Turn(question=question, answer=answer.text))
 
-    async def compute(self, question: str, history: list[Turn], week: str | None = None) -> "Answer":
+    async def compute(self, question: str, history: list[Turn], week: str | None = None) -> Answer:
         """The answer, from one digest week's papers first when ``week`` is given."""
         async with self.bot.slots:
             return await self.bot.blocking(self.bot.engine.ask, question, history, prefer_week=week)
 
-    async def remember(self, answer: "Answer", *, guild_id: int | None, channel_id: int | None, user_id: int) -> int:
+    async def remember(self, answer: Answer, *, guild_id: int | None, channel_id: int | None, user_id: int) -> int:
         return await self.bot.blocking(
             self.bot.state.record_answer,
             question=answer.question,
@@ -420,6 +419,6 @@ def question_text(content: str, limit: int = MAX_QUESTION) -> str:
     return bounded_input(_DECORATION.sub("", text), limit)
 
 
-async def setup(bot: "PaperBot") -> None:
+async def setup(bot: PaperBot) -> None:
     bot.add_dynamic_items(FeedbackButton)
     await bot.add_cog(AskCog(bot))

@@ -71,7 +71,7 @@ class Pager(discord.ui.View):
 
 
 class DigestCog(commands.GroupCog, group_name="digest", group_description="The weekly AI paper digests"):
-    def __init__(self, bot: "PaperBot") -> None:
+    def __init__(self, bot: PaperBot) -> None:
         self.bot = bot
         self.slot = WeeklySlot.from_settings(bot.settings.announce_weekday, bot.settings.announce_time)
         super().__init__()
@@ -166,5 +166,5 @@ def _same_server(interaction: discord.Interaction, channel: discord.TextChannel)
         raise UserFacingError(CANNOT_SEE_CHANNEL)
 
 
-async def setup(bot: "PaperBot") -> None:
+async def setup(bot: PaperBot) -> None:
     await bot.add_cog(DigestCog(bot))

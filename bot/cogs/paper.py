@@ -25,7 +25,7 @@ AMBIGUOUS = 0.9
 
 
 class PaperCog(commands.Cog):
-    def __init__(self, bot: "PaperBot") -> None:
+    def __init__(self, bot: PaperBot) -> None:
         self.bot = bot
 
     @app_commands.command(name="paper", description="Look a paper up by arXiv id, link, title or keywords")
@@ -71,5 +71,5 @@ class PaperCog(commands.Cog):
         return [app_commands.Choice(name=label, value=value) for label, value in choices if label and value]
 
 
-async def setup(bot: "PaperBot") -> None:
+async def setup(bot: PaperBot) -> None:
     await bot.add_cog(PaperCog(bot))
