@@ -265,7 +265,7 @@ class PaperBot(commands.Bot):
         log.info("logged in as %s (%s) in %d guilds", self.user, getattr(self.user, "id", "?"), len(self.guilds))
 
 
-def make_bot(engine: Engine, state: BotState, settings: Settings, **options: Any) -> commands.Bot:
+def make_bot(engine: Engine, state: BotState, settings: Settings, **options: Any) -> PaperBot:
     """The bot class for the settings: sharded for large deployments, plain otherwise."""
     if settings.sharded:
         sharded = type("ShardedPaperBot", (PaperBot, commands.AutoShardedBot), {})

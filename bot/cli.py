@@ -502,9 +502,9 @@ def _add_json_option(parser: argparse.ArgumentParser, default: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = OneLineParser(add_help=False)
     _add_global_options(common, argparse.SUPPRESS)
-    with_json = argparse.ArgumentParser(add_help=False)
+    with_json = OneLineParser(add_help=False)
     _add_global_options(with_json, argparse.SUPPRESS)
     _add_json_option(with_json, argparse.SUPPRESS)
 

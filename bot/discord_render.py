@@ -21,7 +21,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 
@@ -53,11 +53,18 @@ THREAD_NAME_LIMIT = 100
 
 
 @dataclass
-class Outgoing:
+class MessagePart:
     """One message to send: text and optionally one embed."""
 
     content: str | None
     embed: discord.Embed | None = None
+
+    async def send_to(self, target: discord.abc.Messageable, **options: Any) -> discord.Message:
+        """Post this part in ``target``; ``options`` are ``send``'s (view, reference,
+        allowed_mentions).  No embed is sent as no ``embed`` argument at all."""
+        if self.embed is None:
+            return await target.send(content=self.content, **options)
+        return await target.send(content=self.content, embed=self.embed, **options)
 
 
 def clip(text: str, limit: int) -> str:
@@ -230,13 +237,13 @@ def _md_link(title: str, url: str | None, limit: int = INLINE_LINK_LIMIT) -> str
 
 
 # -- messages and embeds ------------------------------------------------------------------------
-def answer_messages(answer: Answer, limit: int = 2000) -> list[Outgoing]:
+def answer_messages(answer: Answer, limit: int = 2000) -> list[MessagePart]:
     """The answer text split under ``limit``, with the Sources embed on the last part."""
     text = answer_markdown(answer.text, [c.url for c in answer.citations])
     if answer.notice:
         text = f"{text}\n\n-# {digest_text(answer.notice, one_line=True)}"
     parts = split_message(text, limit)
-    out = [Outgoing(content=p) for p in parts] or [Outgoing(content="…")]
+    out = [MessagePart(content=p) for p in parts] or [MessagePart(content="…")]
     if answer.citations:
         out[-1].embed = sources_embed(answer)
     return out
@@ -354,12 +361,12 @@ class Announcement:
     """
 
     week: str
-    channel_message: Outgoing
+    channel_message: MessagePart
     thread_name: str
-    thread_messages: list[Outgoing] = field(default_factory=list)
+    thread_messages: list[MessagePart] = field(default_factory=list)
 
     @property
-    def messages(self) -> list[tuple[str, Outgoing]]:
+    def messages(self) -> list[tuple[str, MessagePart]]:
         """Every message in posting order, with where it goes ("channel" or "thread")."""
         return [("channel", self.channel_message)] + [("thread", m) for m in self.thread_messages]
 
@@ -377,13 +384,13 @@ def announcement(week: str, papers: Sequence[Paper], bot_name: str = "paperbot")
         lines.append(f"The other {more} papers are in the thread.")
     return Announcement(
         week=week,
-        channel_message=Outgoing(content="\n".join(lines), embed=pages[0]),
+        channel_message=MessagePart(content="\n".join(lines), embed=pages[0]),
         thread_name=clip(f"Questions about this week ({week})", THREAD_NAME_LIMIT),
-        thread_messages=[Outgoing(content=None, embed=page) for page in pages[1:]],
+        thread_messages=[MessagePart(content=None, embed=page) for page in pages[1:]],
     )
 
 
-def message_text(message: Outgoing) -> str:
+def message_text(message: MessagePart) -> str:
     """A message as plain text (content, then the embed's title, fields and footer),
     for printing what the bot would post."""
     lines = [message.content] if message.content else []

@@ -22,17 +22,14 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from index.facts import CatalogueFacts, normalised
 from index.lexical import STOPWORDS, raw_words, tokenize
 from index.llm import ChatModel, LLMError, Message
 from index.models import Paper
 from index.question import Aspect, TimeScope, Understood, aspect_of, name_of, understand
-from index.retrieve import Hit, Mode, SearchFilters
-
-if TYPE_CHECKING:
-    from index.retrieve import Retriever
+from index.retrieve import Hit, Mode, Retriever, SearchFilters
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +162,7 @@ class Answerer:
     @property
     def retriever(self) -> Retriever:
         r = self._retriever
-        return r if hasattr(r, "search") else r()  # type: ignore[operator,return-value]
+        return r if isinstance(r, Retriever) else r()
 
     # -- public -----------------------------------------------------------------
     def answer(

@@ -237,7 +237,7 @@ class Ingestor:
             log.warning("could not record a new catalogue version; other processes see this ingest late", exc_info=True)
 
     def _write(self, papers: Sequence[Paper], progress: Progress | None) -> None:
-        pipeline = self._pipeline()
+        pipeline, docstore = self._pipeline()
         done = 0
         persisted_at = time.monotonic()
         for start in range(0, len(papers), BATCH_PAPERS):
@@ -247,13 +247,13 @@ class Ingestor:
                 # Chunks may exist without a docstore entry (a crash mid-ingest, or
                 # another machine's ingest into a shared server): clear them first so
                 # a paper never ends up with two sets of chunks.
-                self.store.delete_chunks([p.paper_id for p in batch if pipeline.docstore.get_document_hash(p.paper_id) is None])
+                self.store.delete_chunks([p.paper_id for p in batch if docstore.get_document_hash(p.paper_id) is None])
                 pipeline.run(documents=[paper_document(p) for p in batch])
                 # The docstore file holds every paper, so writing it after each batch
                 # would make a large ingest quadratic; a crash between writes only
                 # leaves chunks that the line above clears on the next run.
                 if last or time.monotonic() - persisted_at >= PERSIST_EVERY_S:
-                    self._persist(pipeline)
+                    self._persist(docstore)
                     persisted_at = time.monotonic()
             except StoreUnavailable:
                 raise
@@ -274,19 +274,21 @@ class Ingestor:
             return "the disk is full"
         return storage_problem(self.docstore_path.parent) or f"{type(exc).__name__}: {str(exc)[:200]}"
 
-    def _pipeline(self) -> IngestionPipeline:
+    def _pipeline(self) -> tuple[IngestionPipeline, SimpleDocumentStore]:
+        """The ingestion pipeline and its docstore (what was embedded, by paper id)."""
         docstore = (
             SimpleDocumentStore.from_persist_path(str(self.docstore_path))
             if self.docstore_path.is_file()
             else SimpleDocumentStore()
         )
-        return IngestionPipeline(
+        pipeline = IngestionPipeline(
             transformations=[*_chunking(), self.embed_model],
             docstore=docstore,
             vector_store=self.store.vector_store(),
             docstore_strategy=DocstoreStrategy.UPSERTS,
             disable_cache=True,
         )
+        return pipeline, docstore
 
     @staticmethod
     def texts_to_embed(papers: Sequence[Paper]) -> list[str]:
@@ -298,11 +300,11 @@ class Ingestor:
             nodes = transform(nodes)
         return [node.get_content(metadata_mode=MetadataMode.EMBED) for node in nodes]
 
-    def _persist(self, pipeline: IngestionPipeline) -> None:
+    def _persist(self, docstore: SimpleDocumentStore) -> None:
         """Write the docstore atomically: a crash mid-write must not corrupt it."""
         self.docstore_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.docstore_path.with_suffix(".json.tmp")
-        pipeline.docstore.persist(str(tmp))
+        docstore.persist(str(tmp))
         os.replace(tmp, self.docstore_path)
 
 

@@ -23,13 +23,14 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from index.models import Paper
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import Metadata, Where
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
     from config import Settings
@@ -316,9 +317,7 @@ class PaperStore:
             return []
         by_id: dict[str, Paper] = {}
         for batch in _batches(wanted):
-            page = self.collection.get(
-                where={"$and": [{CHUNK_KEY: 0}, {"paper_id": {"$in": batch}}]}, include=["metadatas"]
-            )
+            page = self.collection.get(where=_first_chunks_where(_where_in("paper_id", batch)), include=["metadatas"])
             by_id.update((p.paper_id, p) for p in filter(None, map(_paper_from_metadata, page["metadatas"] or [])))
         return [by_id[i] for i in wanted if i in by_id]
 
@@ -328,9 +327,7 @@ class PaperStore:
         wanted = sorted(set(filter(None, arxiv_ids)))
         found: dict[str, Paper] = {}
         for batch in _batches(wanted):
-            page = self.collection.get(
-                where={"$and": [{CHUNK_KEY: 0}, {"arxiv_id": {"$in": batch}}]}, include=["metadatas"]
-            )
+            page = self.collection.get(where=_first_chunks_where(_where_in("arxiv_id", batch)), include=["metadatas"])
             found.update((p.paper_id, p) for p in filter(None, map(_paper_from_metadata, page["metadatas"] or [])))
         return sorted(found.values(), key=lambda p: p.paper_id)
 
@@ -342,10 +339,9 @@ class PaperStore:
         if not by_id:
             return
         for batch in _batches(list(by_id)):
-            found = self.collection.get(
-                where={"$and": [{CHUNK_KEY: 0}, {"paper_id": {"$in": batch}}]}, include=["metadatas"]
-            )
-            ids, metadatas = [], []
+            found = self.collection.get(where=_first_chunks_where(_where_in("paper_id", batch)), include=["metadatas"])
+            ids: list[str] = []
+            metadatas: list[Metadata] = []
             for chunk_id, meta in zip(found["ids"], found["metadatas"] or [], strict=False):
                 paper = by_id.get(str((meta or {}).get("paper_id", "")))
                 if paper is not None:
@@ -359,7 +355,7 @@ class PaperStore:
         if not paper_ids:
             return
         for batch in _batches(list(paper_ids)):
-            found = self.collection.get(where={"paper_id": {"$in": batch}}, include=[])
+            found = self.collection.get(where=_where_in("paper_id", batch), include=[])
             if found["ids"]:
                 self.collection.delete(ids=found["ids"])
 
@@ -376,23 +372,38 @@ class PaperStore:
         hits = [
             hit
             for batch in _batches(list(paper_ids))
-            for hit in self._query(embedding, min(n, total), {"paper_id": {"$in": batch}})
+            for hit in self._query(embedding, min(n, total), _where_in("paper_id", batch))
         ]
         return sorted(hits, key=lambda h: -h.similarity)[:n]
 
-    def _query(self, embedding: Sequence[float], n: int, where: dict[str, Any] | None) -> list[DenseHit]:
+    def _query(self, embedding: Sequence[float], n: int, where: Where | None) -> list[DenseHit]:
+        queries: list[Sequence[float]] = [embedding]
         result = self.collection.query(
-            query_embeddings=[list(embedding)],
+            query_embeddings=queries,
             n_results=n,
             where=where,
             include=["metadatas", "distances", "documents"],
         )
+        metadatas, distances = result["metadatas"], result["distances"]
+        if not metadatas or not distances:
+            return []
         hits: list[DenseHit] = []
         for meta, distance, doc in zip(
-            result["metadatas"][0], result["distances"][0], (result.get("documents") or [[]])[0] or [], strict=False
+            metadatas[0], distances[0], (result.get("documents") or [[]])[0] or [], strict=False
         ):
             hits.append(DenseHit(str(meta.get("paper_id", "")), 1.0 - float(distance), doc or ""))
         return hits
+
+
+def _where_in(key: str, values: Sequence[str]) -> Where:
+    """Chroma's filter "the metadata ``key`` is one of ``values``"."""
+    members: dict[Literal["$in", "$nin"], list[str | int | float | bool]] = {"$in": list(values)}
+    return {key: members}
+
+
+def _first_chunks_where(clause: Where) -> Where:
+    """``clause``, on the first chunk of each paper only (the one holding the paper record)."""
+    return {"$and": [{CHUNK_KEY: 0}, clause]}
 
 
 def _batches(ids: list[str]) -> Iterator[list[str]]:

@@ -49,11 +49,13 @@ import discord
 from discord.ext import commands, tasks
 
 from bot.app import THREAD_ALREADY_CREATED
-from bot.discord_render import Announcement, Outgoing, announcement
+from bot.discord_render import Announcement, MessagePart, announcement
 from bot.schedule import WeeklySlot, utc_text
 from bot.state import Progress
 
 if TYPE_CHECKING:
+    from discord.abc import MessageableChannel
+
     from bot.app import PaperBot
     from bot.state import Subscription
     from index import RefreshReport
@@ -61,7 +63,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Threads opened under announcements stay open for a week of questions.
-THREAD_ARCHIVE_MINUTES = 10080
+THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080
 #: Messages read back when checking whether an interrupted post reached Discord.
 HISTORY_LOOKUP = 50
 #: How far before its claim an interrupted post is looked for (clocks differ a little).
@@ -224,7 +226,7 @@ class AnnounceCog(commands.Cog):
         claim = await self.bot.blocking(state.claim_announcement, channel_id, week)
         if claim.outcome == "sent":
             return Delivery(channel_id, week, "up_to_date")
-        if claim.outcome == "unconfirmed":
+        if claim.outcome == "unconfirmed" and claim.since is not None:  # an unconfirmed claim always has its time
             found = await self._find(channel, rendered.channel_message, after=_snowflake(claim.since - CLOCK_SLACK_S))
             if found is LOOKUP_FAILED:
                 log.warning(
@@ -248,9 +250,7 @@ class AnnounceCog(commands.Cog):
             log.warning("week %s in channel %s was claimed but never reached Discord (the bot stopped); posting it", week, channel_id)
         first = rendered.channel_message
         try:
-            message = await channel.send(
-                content=first.content, embed=first.embed, allowed_mentions=discord.AllowedMentions.none()
-            )
+            message = await first.send_to(channel, allowed_mentions=discord.AllowedMentions.none())
         except discord.HTTPException as exc:
             await self.bot.blocking(state.release_announcement, channel_id, week)
             return await self._refused(channel_id, week, describe_failure(exc))
@@ -325,7 +325,7 @@ class AnnounceCog(commands.Cog):
 
     async def _questions_thread(
         self, channel: discord.TextChannel, progress: Progress, rendered: Announcement
-    ) -> discord.abc.Messageable:
+    ) -> MessageableChannel:
         """The announcement's thread: the recorded one, a new one, or the one a stopped
         bot opened without recording it; the channel when no thread can be opened."""
         if progress.thread_id is not None:
@@ -334,7 +334,7 @@ class AnnounceCog(commands.Cog):
             )
         message = channel.get_partial_message(progress.message_id)
         try:
-            thread: discord.abc.Messageable = await message.create_thread(
+            thread: MessageableChannel = await message.create_thread(
                 name=rendered.thread_name, auto_archive_duration=THREAD_ARCHIVE_MINUTES
             )
             thread_id = thread.id
@@ -351,7 +351,7 @@ class AnnounceCog(commands.Cog):
         return thread
 
     async def _find(
-        self, target: discord.abc.Messageable, part: Outgoing, *, after: int | None
+        self, target: discord.abc.Messageable, part: MessagePart, *, after: int | None
     ) -> discord.Message | None | _LookupFailed:
         """The bot's message with this content after message id ``after`` in ``target``:
         the message, None if it is not there, :data:`LOOKUP_FAILED` if Discord cannot say."""
@@ -377,9 +377,9 @@ class AnnounceCog(commands.Cog):
             raise Undeliverable("not a text channel any more")
         return channel
 
-    async def _send(self, target: discord.abc.Messageable, part: Outgoing) -> discord.Message | None:
+    async def _send(self, target: discord.abc.Messageable, part: MessagePart) -> discord.Message | None:
         try:
-            return await target.send(content=part.content, embed=part.embed, allowed_mentions=discord.AllowedMentions.none())
+            return await part.send_to(target, allowed_mentions=discord.AllowedMentions.none())
         except discord.HTTPException:
             log.warning("could not post the rest of the digest in %s", getattr(target, "id", "?"), exc_info=True)
             return None
@@ -397,7 +397,7 @@ def _snowflake(epoch_seconds: float | None) -> int | None:
     return discord.utils.time_snowflake(datetime.fromtimestamp(epoch_seconds, UTC))
 
 
-def _same_message(message: discord.Message, part: Outgoing) -> bool:
+def _same_message(message: discord.Message, part: MessagePart) -> bool:
     """Is ``message`` the post of ``part`` (same text, same embed title)?"""
     titles = [embed.title for embed in message.embeds]
     return message.content == (part.content or "") and titles == ([part.embed.title] if part.embed else [])

@@ -20,11 +20,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import BUSY, THREAD_ALREADY_CREATED, UserFacingError, followup
-from bot.discord_render import Outgoing, answer_messages, clip
+from bot.discord_render import MessagePart, answer_messages, clip
 from bot.limits import Busy, bounded_input
 from index import DatabaseUnavailable, Turn
 
 if TYPE_CHECKING:
+    from discord.abc import MessageableChannel
+
     from bot.app import PaperBot
     from index import Answer
 
@@ -52,7 +54,7 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button], template=r"paper
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
     ) -> FeedbackButton:
         return cls(int(match["answer"]), match["vote"])
 
@@ -97,7 +99,7 @@ class Place(Protocol):
     async def context(self) -> tuple[list[Turn], str | None, int | None]:
         """(earlier turns, announcement week, channel id the answer goes to)."""
 
-    async def send(self, part: Outgoing, view: discord.ui.View | None, first: bool) -> None:
+    async def send(self, part: MessagePart, view: discord.ui.View | None, first: bool) -> None:
         """Post one part of the answer."""
 
     def answered(self, turn: Turn) -> None:
@@ -121,7 +123,7 @@ class SlashPlace:
     async def context(self) -> tuple[list[Turn], str | None, int | None]:
         return [], None, self.interaction.channel_id
 
-    async def send(self, part: Outgoing, view: discord.ui.View | None, first: bool) -> None:
+    async def send(self, part: MessagePart, view: discord.ui.View | None, first: bool) -> None:
         kwargs: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
         if part.embed is not None:
             kwargs["embed"] = part.embed
@@ -152,7 +154,7 @@ class MentionPlace:
         self.guild_id = message.guild.id if message.guild else None
         self.in_thread = in_thread
         #: Where the answer goes; the channel itself until a thread is open.
-        self.target: discord.abc.Messageable = message.channel
+        self.target: MessageableChannel = message.channel
         self.begun = False
 
     async def start(self, question: str) -> None:
@@ -184,10 +186,9 @@ class MentionPlace:
         week = await bot.blocking(bot.state.announcement_week, target_id) if self.in_thread else None
         return self.cog.history(target_id), week, target_id
 
-    async def send(self, part: Outgoing, view: discord.ui.View | None, first: bool) -> None:
-        await self.target.send(
-            content=part.content,
-            embed=part.embed,
+    async def send(self, part: MessagePart, view: discord.ui.View | None, first: bool) -> None:
+        await part.send_to(
+            self.target,
             view=view or discord.utils.MISSING,
             reference=self.message if (first and not self.threaded) else None,
             allowed_mentions=discord.AllowedMentions.none(),
@@ -332,7 +333,7 @@ class AskCog(commands.Cog):
 
     async def open_thread(
         self, message: discord.Message | discord.PartialMessage, question: str
-    ) -> discord.abc.Messageable:
+    ) -> MessageableChannel:
         """A thread from the question's message, or the channel itself when threads are
         not allowed.  A thread that exists already (opened before a restart) is reused:
         Discord gives a thread started from a message that message's id."""
@@ -371,10 +372,9 @@ class AskCog(commands.Cog):
         pending = await self.bot.blocking(self.bot.state.pending_questions, RESUME_WITHIN_S)
         done = 0
         for record in pending:
-            channel = self.bot.get_channel(record.channel_id)
-            in_thread = not isinstance(channel, discord.TextChannel)
-            if channel is None:
-                channel = self.bot.get_partial_messageable(record.channel_id, guild_id=record.guild_id)
+            cached = self.bot.get_channel(record.channel_id)
+            in_thread = not isinstance(cached, discord.TextChannel)
+            channel = cached or self.bot.get_partial_messageable(record.channel_id, guild_id=record.guild_id)
             message = channel.get_partial_message(record.message_id)  # type: ignore[union-attr]
             place = MentionPlace(self, message, user_id=record.user_id, in_thread=in_thread)
             place.begun = True
