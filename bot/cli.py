@@ -354,7 +354,10 @@ def cmd_eval_formats(args: argparse.Namespace) -> int:
     print("|---|---:|---:|---:|---:|---:|")
     for s in scores:
         authors = f"{s.right_authors}/{s.with_authors}" if s.with_authors else "–"
-        print(f"| {s.name} | {s.found}/{s.expected} | {s.exact_title_rate:.0%} | {authors} | {s.non_papers} ({s.non_paper_rate:.0%}) | {s.skipped} |")
+        print(
+            f"| {s.name} | {s.found}/{s.expected} | {s.exact_title_rate:.0%} | {authors} "
+            f"| {s.non_papers} ({s.non_paper_rate:.0%}) | {s.skipped} |"
+        )
     for s in scores:
         for miss in s.misses:
             print(f"  {s.name}: {miss}")
@@ -537,7 +540,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--since", type=iso_date, metavar="DATE", help="only papers dated on or after DATE (YYYY-MM-DD)")
     p.add_argument("--until", type=iso_date, metavar="DATE", help="only papers dated on or before DATE (YYYY-MM-DD)")
-    p.add_argument("--week", type=iso_date, metavar="SUNDAY", help="only papers of the digest week closing on SUNDAY (YYYY-MM-DD)")
+    p.add_argument(
+        "--week", type=iso_date, metavar="SUNDAY", help="only papers of the digest week closing on SUNDAY (YYYY-MM-DD)"
+    )
     p.add_argument("--topic", help="only papers with this topic (e.g. \"quantization\")")
     p.set_defaults(func=cmd_search)
 
@@ -570,9 +575,14 @@ def build_parser() -> argparse.ArgumentParser:
         "announce", parents=[with_json], help="show the weekly digest announcement the bot would post", epilog=WEEK_HELP
     )
     p.add_argument(
-        "--dry-run", action="store_true", required=True, help="print the messages instead of posting (the bot posts on its schedule)"
+        "--dry-run",
+        action="store_true",
+        required=True,
+        help="print the messages instead of posting (the bot posts on its schedule)",
     )
-    p.add_argument("--week", type=iso_date, metavar="SUNDAY", help="the digest week closing on SUNDAY, YYYY-MM-DD (default: the newest)")
+    p.add_argument(
+        "--week", type=iso_date, metavar="SUNDAY", help="the digest week closing on SUNDAY, YYYY-MM-DD (default: the newest)"
+    )
     p.set_defaults(func=cmd_announce)
 
     p = sub.add_parser("eval", parents=[with_json], help="score retrieval and answers on JSONL question sets")

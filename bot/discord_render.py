@@ -482,11 +482,15 @@ def within_limits(embed: discord.Embed) -> discord.Embed:
         embed.url = None
     if embed.author.name is not None:
         author_url = link_target(embed.author.url)
-        embed.set_author(name=clip(embed.author.name, AUTHOR_LIMIT) or "—", url=author_url, icon_url=link_target(embed.author.icon_url))
+        embed.set_author(
+            name=clip(embed.author.name, AUTHOR_LIMIT) or "—", url=author_url, icon_url=link_target(embed.author.icon_url)
+        )
     if embed.footer.text is not None or embed.footer.icon_url is not None:
         text = clip(embed.footer.text or "", FOOTER_LIMIT) or None
         embed.set_footer(text=text, icon_url=link_target(embed.footer.icon_url))
-    fields = [(clip(f.name or "", FIELD_NAME_LIMIT), clip(f.value or "", FIELD_VALUE_LIMIT), bool(f.inline)) for f in embed.fields]
+    fields = [
+        (clip(f.name or "", FIELD_NAME_LIMIT), clip(f.value or "", FIELD_VALUE_LIMIT), bool(f.inline)) for f in embed.fields
+    ]
     kept = [f for f in fields if f[0] and f[1]]
     if len(kept) != len(fields):
         log.warning("embed %r: dropped %d field(s) with an empty name or value", embed.title, len(fields) - len(kept))

@@ -84,7 +84,9 @@ def _optional_port(raw: str) -> int | None:
 def _chroma_database(raw: str) -> str:
     value = raw.strip() or "default_database"
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]", value):
-        raise ValueError("must be 3-512 characters of letters, digits, '.', '_' or '-', starting and ending with a letter or digit")
+        raise ValueError(
+            "must be 3-512 characters of letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
+        )
     return value
 
 

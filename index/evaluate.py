@@ -240,7 +240,11 @@ def _evaluate_answers(engine: Engine, path: str, kind: str, questions: Sequence[
                 first = answerer.answer(q.turns[0], mode=mode)
                 answer = answerer.answer(q.turns[-1], history=[Turn(q.turns[0], first.text)], mode=mode)
                 first_ids = {c.paper_id for c in first.citations}
-                ok = _cites(first, q.expect) and bool(first_ids & {c.paper_id for c in answer.citations}) and _cites(answer, q.expect)
+                ok = (
+                    _cites(first, q.expect)
+                    and bool(first_ids & {c.paper_id for c in answer.citations})
+                    and _cites(answer, q.expect)
+                )
                 right.append(float(ok))
                 if q.contains:
                     quoted.append(float(q.contains.lower() in answer.text.lower()))
@@ -251,7 +255,9 @@ def _evaluate_answers(engine: Engine, path: str, kind: str, questions: Sequence[
                 right.append(float(ok))
                 if q.expect:
                     cited.append(float(_cites(answer, q.expect)))
-                problem = None if ok else f"answered from {answer.weeks or 'no week'}" + (" (abstained)" if answer.abstained else "")
+                problem = (
+                    None if ok else f"answered from {answer.weeks or 'no week'}" + (" (abstained)" if answer.abstained else "")
+                )
             else:
                 answer = answerer.answer(q.q, mode=mode)
                 right.append(float(not answer.abstained))

@@ -28,7 +28,9 @@ _INTRODUCED = re.compile(
     rf"\b(?:[Ii]ntroduc|[Pp]ropos|[Pp]resent|[Uu]nveil|[Rr]eleas|[Dd]evelop|[Ll]aunch|[Cc]all|[Nn]am|[Dd]ub|[Tt]erm)(?:e|es|ed|ing|s)?\s+[\"“]?({_NAME})"
 )
 #: The summary's own subject: a sentence opening with a name ("Coconut feeds ...").
-_OPENING_NAME = re.compile(rf"^[\"“]?({_NAME})[\"”]?,?\s+(?:is|are|feeds|uses|makes|trains|turns|adds|learns|shows|lets|keeps|combines|replaces|reaches|scales|beats|outperforms|achieves|introduces|extends|builds|improves|reduces|generates)\b")
+_OPENING_NAME = re.compile(
+    rf"^[\"“]?({_NAME})[\"”]?,?\s+(?:is|are|feeds|uses|makes|trains|turns|adds|learns|shows|lets|keeps|combines|replaces|reaches|scales|beats|outperforms|achieves|introduces|extends|builds|improves|reduces|generates)\b"
+)
 _DATE_PREFIX = re.compile(r"^[A-Z][a-z]{2,8}\.?\s+\d{1,2},\s*[^.]{0,200}\.\s+")
 _ARTICLE = re.compile(r"(?i)^(?:the|a|an)\s+")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")

@@ -247,7 +247,9 @@ class AnnounceCog(commands.Cog):
                 )
                 await self._posted(subscription, week, found.id, rendered, channel)
                 return Delivery(channel_id, week, "posted")
-            log.warning("week %s in channel %s was claimed but never reached Discord (the bot stopped); posting it", week, channel_id)
+            log.warning(
+                "week %s in channel %s was claimed but never reached Discord (the bot stopped); posting it", week, channel_id
+            )
         first = rendered.channel_message
         try:
             message = await first.send_to(channel, allowed_mentions=discord.AllowedMentions.none())
@@ -284,7 +286,9 @@ class AnnounceCog(commands.Cog):
                 continue
             week, papers = await self.bot.blocking(self.bot.engine.week_papers, progress.week)
             if week is None:
-                log.warning("week %s is not in the index any more; its thread in %s stays unfinished", progress.week, progress.channel_id)
+                log.warning(
+                    "week %s is not in the index any more; its thread in %s stays unfinished", progress.week, progress.channel_id
+                )
                 await self.bot.blocking(self.bot.state.finish_announcement, progress.channel_id, progress.week)
                 continue
             log.info(

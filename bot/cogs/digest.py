@@ -127,7 +127,11 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="The w
     async def unsubscribe(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         _same_server(interaction, channel)
         removed = await self.bot.blocking(self.bot.state.unsubscribe, channel.id)
-        text = f"Unsubscribed {channel.mention}: no more digests will be posted there." if removed else f"{channel.mention} was not subscribed."
+        text = (
+            f"Unsubscribed {channel.mention}: no more digests will be posted there."
+            if removed
+            else f"{channel.mention} was not subscribed."
+        )
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
 
     @app_commands.command(name="status", description="Digest subscriptions here, the next post, and how fresh the index is")
