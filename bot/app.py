@@ -190,7 +190,7 @@ class PaperBot(commands.Bot):
         #: Keeps the catalogue in step with ingests by other processes (index/catalogue.py).
         self._watcher: CatalogueWatcher | None = None
 
-    async def blocking(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def to_thread(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run engine or state work in a thread so the gateway heartbeat never stalls."""
         return await asyncio.to_thread(func, *args, **kwargs)
 
@@ -224,7 +224,7 @@ class PaperBot(commands.Bot):
         attempt = 0
         while True:
             try:
-                await self.blocking(self.engine.warm_up)
+                await self.to_thread(self.engine.warm_up)
             except StoreUnavailable as exc:
                 delay = delays[min(attempt, len(delays) - 1)]
                 attempt += 1
@@ -250,7 +250,7 @@ class PaperBot(commands.Bot):
             await asyncio.gather(task, return_exceptions=True)
         watcher, self._watcher = getattr(self, "_watcher", None), None
         if watcher is not None:
-            await self.blocking(watcher.stop)  # may wait for a rebuild in progress
+            await self.to_thread(watcher.stop)  # may wait for a rebuild in progress
         await super().close()
 
     async def on_command_error(self, context: commands.Context[Any], exception: commands.CommandError, /) -> None:

@@ -11,8 +11,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
-from bot.render import Plain, Styler, answer_text, paper_blurb, paper_card_text, shorten, unknown_week_text
-from index import Turn
+from bot.render import Plain, Styler, answer_text, paper_blurb, paper_card_text, unknown_week_text
+from index import Turn, truncate
 
 if TYPE_CHECKING:
     from index import Engine
@@ -95,7 +95,7 @@ class ChatSession:
         lines = [self.style.bold(f"AI paper digest — week of {chosen} ({len(papers)} papers)")]
         for i, paper in enumerate(papers, 1):
             lines.append(f"{i:>2}. {self.style.bold(paper.title)}")
-            blurb = shorten(paper_blurb(paper), 200)
+            blurb = truncate(paper_blurb(paper), 200, at_sentence=True)
             if blurb:
                 lines.append(f"    {blurb}")
             if paper.url:

@@ -1,8 +1,9 @@
 """The ``paperbot`` command: the scriptable face of the engine.
 
-Each subcommand is a thin shell over :class:`index.engine.Engine`; ``--json``
-prints the contracts of the design notes on stdout, everything else (logs,
-progress) goes to stderr.  Heavy libraries are imported inside the commands
+Each subcommand is a thin shell over :class:`index.Engine`; ``--json`` prints
+one JSON document on stdout (shaped by the results' ``to_json`` methods, e.g.
+``IngestReport``, ``Stats``, ``Answer``; the README shows them), everything else
+(logs, progress) goes to stderr.  Heavy libraries are imported inside the commands
 that need them so ``paperbot --help`` stays instant.
 """
 

@@ -15,6 +15,8 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from index import truncate
+
 if TYPE_CHECKING:
     from index import Answer, Paper
 
@@ -159,25 +161,13 @@ def paper_card_text(paper: Paper, style: Styler | None = None) -> str:
         lines.append(s.dim(" · ".join(facts)))
     if paper.summary:
         lines.append("")
-        lines.append(shorten(paper.summary, 900))
+        lines.append(truncate(paper.summary, 900, at_sentence=True))
     if paper.topics:
         lines.append("")
         lines.append(f"Topics: {', '.join(paper.topics)}")
     if paper.weeks:
         lines.append(s.dim(f"In the digests of: {', '.join(paper.weeks)}"))
     return "\n".join(lines)
-
-
-def shorten(text: str, limit: int) -> str:
-    """Cut at a sentence (or word) boundary below ``limit`` characters."""
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    head = text[: limit - 1]
-    cut = max(head.rfind(". "), head.rfind("! "), head.rfind("? "))
-    if cut > limit // 2:
-        return head[: cut + 1]
-    return head.rsplit(" ", 1)[0] + "…"
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -200,7 +190,7 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
 def _best_cut(text: str, limit: int) -> int:
     protected = [(m.start(), m.end()) for m in _LINK.finditer(text, 0, limit + 200)]
 
-    def safe(i: int) -> bool:
+    def outside_links(i: int) -> bool:
         return all(not (start < i < end) for start, end in protected)
 
     window = text[:limit]
@@ -208,11 +198,11 @@ def _best_cut(text: str, limit: int) -> int:
         i = window.rfind(pattern)
         while i > limit // 4:
             cut = i + len(pattern.rstrip(" ")) if pattern.strip() else i + len(pattern)
-            if safe(cut):
+            if outside_links(cut):
                 return cut
             i = window.rfind(pattern, 0, i)
     for i in range(limit, limit // 4, -1):
-        if safe(i):
+        if outside_links(i):
             return i
     return limit
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from index.retrieve import Hit, SearchFilters
     from index.sqlitedb import DatabaseUnavailable, Schema, SQLiteFile
     from index.store import IndexMissing, StoreUnavailable, index_location
+    from index.text import truncate
 
 #: Public name → the module that defines it.
 _HOMES = {
@@ -53,6 +54,7 @@ _HOMES = {
     "IndexMissing": "index.store",
     "StoreUnavailable": "index.store",
     "index_location": "index.store",
+    "truncate": "index.text",
 }
 
 __all__ = [
@@ -80,6 +82,7 @@ __all__ = [
     "index_location",
     "load_questions",
     "score_formats",
+    "truncate",
 ]
 
 

@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from index.store import (
     StoreUnavailable,
     paper_record_json,
 )
+from index.text import truncate
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class IngestReport:
             "new": self.new,
             "updated": self.updated,
             "unchanged": self.unchanged,
-            "skipped": [{"source": s.source, "line": s.line, "reason": s.reason} for s in self.skipped],
+            "skipped": [asdict(s) for s in self.skipped],
         }
 
 
@@ -93,14 +94,14 @@ def paper_document(paper: Paper) -> Document:
     body = "\n\n".join(part for part in (paper.headline, paper.summary) if part) or paper.title
     metadata = {
         "paper_id": paper.paper_id,
-        "title": _clip(paper.title, _EMBED_LIMITS["title"]),
+        "title": truncate(paper.title, _EMBED_LIMITS["title"]),
         "url": paper.url or "",
         "arxiv_id": paper.arxiv_id or "",
         "date": paper.date or "",
         "date_int": _date_int(paper.date),
         "week": paper.week or "",
-        "orgs": _clip(", ".join(paper.orgs), _EMBED_LIMITS["orgs"]),
-        "topics": _clip(", ".join(paper.topics), _EMBED_LIMITS["topics"]),
+        "orgs": truncate(", ".join(paper.orgs), _EMBED_LIMITS["orgs"]),
+        "topics": truncate(", ".join(paper.topics), _EMBED_LIMITS["topics"]),
         PAPER_JSON_KEY: paper_record_json(paper),
     }
     _fit_metadata(metadata)
@@ -126,11 +127,7 @@ def _fit_metadata(metadata: dict[str, Any]) -> None:
         if len(tokenizer(text)) <= _EMBED_METADATA_TOKENS:
             return
         longest = max(_EMBED_KEYS, key=lambda k: len(metadata[k]))
-        metadata[longest] = _clip(metadata[longest], max(len(metadata[longest]) * 3 // 4, 2))
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+        metadata[longest] = truncate(metadata[longest], max(len(metadata[longest]) * 3 // 4, 2))
 
 
 def _date_int(date: str | None) -> int:

@@ -146,7 +146,7 @@ class AnnounceCog(commands.Cog):
         """Ingest what changed in the configured sources; None when the poll failed as a whole."""
         async with self._refresh_lock:
             try:
-                report = await self.bot.blocking(self.bot.engine.refresh, self.bot.settings.sources)
+                report = await self.bot.to_thread(self.bot.engine.refresh, self.bot.settings.sources)
             except Exception:
                 log.exception("polling the digest sources failed; retrying at the next poll")
                 return None
@@ -163,7 +163,7 @@ class AnnounceCog(commands.Cog):
     async def handled_slot(self) -> datetime | None:
         """The last slot fully handled (stored, so restarts know it)."""
         if self._handled is None:
-            stored = await self.bot.blocking(self.bot.state.last_slot)
+            stored = await self.bot.to_thread(self.bot.state.last_slot)
             self._handled = datetime.fromisoformat(stored) if stored else None
         return self._handled
 
@@ -184,17 +184,17 @@ class AnnounceCog(commands.Cog):
                 return []
             log.info("announcement slot %s is due", utc_text(slot))
             deliveries = await self._announce_newest()
-            await self.bot.blocking(self.bot.state.set_last_slot, slot.isoformat())
+            await self.bot.to_thread(self.bot.state.set_last_slot, slot.isoformat())
             self._handled = slot
             return deliveries
 
     async def _announce_newest(self) -> list[Delivery]:
-        subscriptions = await self.bot.blocking(self.bot.state.subscriptions)
+        subscriptions = await self.bot.to_thread(self.bot.state.subscriptions)
         if not subscriptions:
             return []
         if self.bot.settings.sources:
             await self.refresh_sources()  # a digest published just before the slot makes it in
-        week, papers = await self.bot.blocking(self.bot.engine.week_papers, None)
+        week, papers = await self.bot.to_thread(self.bot.engine.week_papers, None)
         if week is None:
             log.info("no digest is indexed yet; nothing to announce")
             return []
@@ -210,7 +210,7 @@ class AnnounceCog(commands.Cog):
                 # stays unconfirmed, so the next run reports it instead of posting twice.
                 log.exception("announcing week %s in channel %s failed", week, subscription.channel_id)
                 problem = f"the last attempt failed unexpectedly ({type(exc).__name__}); see the bot's log"
-                await self.bot.blocking(self.bot.state.record_problem, subscription.channel_id, problem)
+                await self.bot.to_thread(self.bot.state.record_problem, subscription.channel_id, problem)
                 deliveries.append(Delivery(subscription.channel_id, week, "failed", problem))
         return deliveries
 
@@ -223,7 +223,7 @@ class AnnounceCog(commands.Cog):
             channel = await self._channel(channel_id)
         except Undeliverable as exc:
             return await self._refused(channel_id, week, str(exc))
-        claim = await self.bot.blocking(state.claim_announcement, channel_id, week)
+        claim = await self.bot.to_thread(state.claim_announcement, channel_id, week)
         if claim.outcome == "sent":
             return Delivery(channel_id, week, "up_to_date")
         if claim.outcome == "unconfirmed" and claim.since is not None:  # an unconfirmed claim always has its time
@@ -237,7 +237,7 @@ class AnnounceCog(commands.Cog):
                     utc_text(claim.since),
                 )
                 problem = f"the post of week {week} was interrupted before Discord confirmed it; not repeated"
-                await self.bot.blocking(state.record_problem, channel_id, problem)
+                await self.bot.to_thread(state.record_problem, channel_id, problem)
                 return Delivery(channel_id, week, "unconfirmed", problem)
             if isinstance(found, discord.Message):
                 log.warning(
@@ -254,7 +254,7 @@ class AnnounceCog(commands.Cog):
         try:
             message = await first.send_to(channel, allowed_mentions=discord.AllowedMentions.none())
         except discord.HTTPException as exc:
-            await self.bot.blocking(state.release_announcement, channel_id, week)
+            await self.bot.to_thread(state.release_announcement, channel_id, week)
             return await self._refused(channel_id, week, describe_failure(exc))
         log.info("announced the digest of week %s in channel %s", week, channel_id)
         await self._posted(subscription, week, message.id, rendered, channel)
@@ -265,9 +265,9 @@ class AnnounceCog(commands.Cog):
     ) -> None:
         """The channel post is out: record it for good, then open its thread and post the rest."""
         state = self.bot.state
-        await self.bot.blocking(state.confirm_announcement, subscription.channel_id, week, message_id)
+        await self.bot.to_thread(state.confirm_announcement, subscription.channel_id, week, message_id)
         if subscription.problem:
-            await self.bot.blocking(state.record_problem, subscription.channel_id, None)
+            await self.bot.to_thread(state.record_problem, subscription.channel_id, None)
         progress = Progress(subscription.channel_id, week, message_id, None, 0, None, message_id)
         await self._post_rest(channel, progress, rendered)
 
@@ -275,21 +275,21 @@ class AnnounceCog(commands.Cog):
     async def resume_unfinished(self) -> int:
         """Post the unposted parts (questions thread, remaining pages) of announcements
         whose channel post went out before the bot stopped; returns how many."""
-        unfinished = await self.bot.blocking(self.bot.state.unfinished_announcements)
+        unfinished = await self.bot.to_thread(self.bot.state.unfinished_announcements)
         me = self.bot.user
         for progress in unfinished:
             try:
                 channel = await self._channel(progress.channel_id)
             except Undeliverable as exc:
                 log.warning("cannot finish week %s in channel %s: %s", progress.week, progress.channel_id, exc)
-                await self.bot.blocking(self.bot.state.finish_announcement, progress.channel_id, progress.week)
+                await self.bot.to_thread(self.bot.state.finish_announcement, progress.channel_id, progress.week)
                 continue
-            week, papers = await self.bot.blocking(self.bot.engine.week_papers, progress.week)
+            week, papers = await self.bot.to_thread(self.bot.engine.week_papers, progress.week)
             if week is None:
                 log.warning(
                     "week %s is not in the index any more; its thread in %s stays unfinished", progress.week, progress.channel_id
                 )
-                await self.bot.blocking(self.bot.state.finish_announcement, progress.channel_id, progress.week)
+                await self.bot.to_thread(self.bot.state.finish_announcement, progress.channel_id, progress.week)
                 continue
             log.info(
                 "finishing the announcement of week %s in channel %s (%d thread messages were out)",
@@ -315,17 +315,17 @@ class AnnounceCog(commands.Cog):
             if landed is LOOKUP_FAILED:
                 log.warning("message %d of week %s in %s may or may not be out; skipping it", done + 1, progress.week, target.id)
                 done += 1
-                await self.bot.blocking(state.part_posted, *key, done, None)
+                await self.bot.to_thread(state.part_posted, *key, done, None)
             elif isinstance(landed, discord.Message):
                 done += 1
-                await self.bot.blocking(state.part_posted, *key, done, landed.id)
+                await self.bot.to_thread(state.part_posted, *key, done, landed.id)
         for index in range(done, len(parts)):
-            await self.bot.blocking(state.claim_part, *key)
+            await self.bot.to_thread(state.claim_part, *key)
             sent = await self._send(target, parts[index])
             if sent is None:
                 break  # Discord refused: nothing was shown, and the rest would fail alike
-            await self.bot.blocking(state.part_posted, *key, index + 1, sent.id)
-        await self.bot.blocking(state.finish_announcement, *key)
+            await self.bot.to_thread(state.part_posted, *key, index + 1, sent.id)
+        await self.bot.to_thread(state.finish_announcement, *key)
 
     async def _questions_thread(
         self, channel: discord.TextChannel, progress: Progress, rendered: Announcement
@@ -346,12 +346,12 @@ class AnnounceCog(commands.Cog):
             if exc.code != THREAD_ALREADY_CREATED:
                 log.warning("no questions thread for week %s in channel %s (%s)", rendered.week, channel.id, exc)
                 problem = f"posted, but could not open the questions thread (Discord said {exc.status})"
-                await self.bot.blocking(self.bot.state.record_problem, channel.id, problem)
+                await self.bot.to_thread(self.bot.state.record_problem, channel.id, problem)
                 return channel
             # Opened before a restart: Discord gives a thread started from a message that message's id.
             thread_id = progress.message_id
             thread = self.bot.get_partial_messageable(thread_id, guild_id=channel.guild.id)
-        await self.bot.blocking(self.bot.state.set_announcement_thread, channel.id, rendered.week, thread_id)
+        await self.bot.to_thread(self.bot.state.set_announcement_thread, channel.id, rendered.week, thread_id)
         return thread
 
     async def _find(
@@ -390,7 +390,7 @@ class AnnounceCog(commands.Cog):
 
     async def _refused(self, channel_id: int, week: str, problem: str) -> Delivery:
         log.warning("could not announce week %s in channel %s: %s", week, channel_id, problem)
-        await self.bot.blocking(self.bot.state.record_problem, channel_id, problem)
+        await self.bot.to_thread(self.bot.state.record_problem, channel_id, problem)
         return Delivery(channel_id, week, "failed", problem)
 
 

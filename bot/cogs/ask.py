@@ -20,9 +20,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import BUSY, THREAD_ALREADY_CREATED, UserFacingError, followup
-from bot.discord_render import MessagePart, answer_messages, clip
+from bot.discord_render import MessagePart, answer_messages
 from bot.limits import Busy, bounded_input
-from index import DatabaseUnavailable, Turn
+from index import DatabaseUnavailable, Turn, truncate
 
 if TYPE_CHECKING:
     from discord.abc import MessageableChannel
@@ -60,7 +60,7 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button], template=r"paper
 
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: PaperBot = interaction.client  # type: ignore[assignment]
-        ok = await bot.blocking(bot.state.record_vote, self.answer_id, interaction.user.id, 1 if self.vote == "up" else -1)
+        ok = await bot.to_thread(bot.state.record_vote, self.answer_id, interaction.user.id, 1 if self.vote == "up" else -1)
         message = "Thanks for the feedback!" if ok else "That answer is too old to rate."
         await interaction.response.send_message(message, ephemeral=True)
 
@@ -161,7 +161,7 @@ class MentionPlace:
         bot = self.cog.bot
         channel_id = self.message.channel.id
         try:
-            await bot.blocking(bot.state.begin_question, self.message.id, channel_id, self.guild_id, self.user_id, question)
+            await bot.to_thread(bot.state.begin_question, self.message.id, channel_id, self.guild_id, self.user_id, question)
             self.begun = True
         except DatabaseUnavailable:
             # Answering matters more than being able to resume the answer after a crash.
@@ -183,7 +183,7 @@ class MentionPlace:
         if not self.threaded:
             return [], None, target_id
         # Only a thread the question was asked in can be an announcement's thread.
-        week = await bot.blocking(bot.state.announcement_week, target_id) if self.in_thread else None
+        week = await bot.to_thread(bot.state.announcement_week, target_id) if self.in_thread else None
         return self.cog.history(target_id), week, target_id
 
     async def send(self, part: MessagePart, view: discord.ui.View | None, first: bool) -> None:
@@ -206,7 +206,7 @@ class MentionPlace:
     async def close(self) -> None:
         if self.begun:
             bot = self.cog.bot
-            await bot.blocking(bot.state.end_question, self.message.id)
+            await bot.to_thread(bot.state.end_question, self.message.id)
 
 
 class AskCog(commands.Cog):
@@ -238,7 +238,7 @@ class AskCog(commands.Cog):
         history, week, channel_id = await place.context()
         try:
             async with place.typing():
-                answer = await self.compute(question, history, week)
+                answer = await self.answer_for(question, history, week)
         except Busy:
             raise UserFacingError(BUSY) from None
         answer_id: int | None
@@ -253,13 +253,13 @@ class AskCog(commands.Cog):
             await place.send(part, feedback_view(answer_id) if last and answer_id is not None else None, i == 0)
         place.answered(Turn(question=question, answer=answer.text))
 
-    async def compute(self, question: str, history: list[Turn], week: str | None = None) -> Answer:
+    async def answer_for(self, question: str, history: list[Turn], week: str | None = None) -> Answer:
         """The answer, from one digest week's papers first when ``week`` is given."""
         async with self.bot.slots:
-            return await self.bot.blocking(self.bot.engine.ask, question, history, prefer_week=week)
+            return await self.bot.to_thread(self.bot.engine.ask, question, history, prefer_week=week)
 
     async def remember(self, answer: Answer, *, guild_id: int | None, channel_id: int | None, user_id: int) -> int:
-        return await self.bot.blocking(
+        return await self.bot.to_thread(
             self.bot.state.record_answer,
             question=answer.question,
             answer=answer.text,
@@ -337,7 +337,7 @@ class AskCog(commands.Cog):
         """A thread from the question's message, or the channel itself when threads are
         not allowed.  A thread that exists already (opened before a restart) is reused:
         Discord gives a thread started from a message that message's id."""
-        name = clip(question.replace("\n", " "), THREAD_NAME_LIMIT) or "Question"
+        name = truncate(question.replace("\n", " "), THREAD_NAME_LIMIT) or "Question"
         try:
             return await message.create_thread(name=name, auto_archive_duration=1440)
         except discord.HTTPException as exc:
@@ -369,7 +369,7 @@ class AskCog(commands.Cog):
         """Answer the mentions a stopped bot accepted and never answered (it was
         killed mid-answer); returns how many were answered now."""
         me = self.bot.user
-        pending = await self.bot.blocking(self.bot.state.pending_questions, RESUME_WITHIN_S)
+        pending = await self.bot.to_thread(self.bot.state.pending_questions, RESUME_WITHIN_S)
         done = 0
         for record in pending:
             cached = self.bot.get_channel(record.channel_id)

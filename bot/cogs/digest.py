@@ -80,9 +80,9 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="The w
     @app_commands.describe(week="Digest week, YYYY-MM-DD (autocompletes)")
     async def show(self, interaction: discord.Interaction, week: str | None = None) -> None:
         await interaction.response.defer(thinking=True)
-        chosen, papers = await self.bot.blocking(self.bot.engine.week_papers, week)
+        chosen, papers = await self.bot.to_thread(self.bot.engine.week_papers, week)
         if chosen is None:
-            weeks = await self.bot.blocking(self.bot.engine.weeks)
+            weeks = await self.bot.to_thread(self.bot.engine.weeks)
             hint = f" Known weeks: {', '.join(weeks[-6:])}." if weeks else " No digest has been ingested yet."
             await followup(interaction, f"There is no digest for that week.{hint}", ephemeral=True)
             return
@@ -95,7 +95,7 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="The w
     @show.autocomplete("week")
     async def week_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         try:
-            weeks = await self.bot.blocking(self.bot.engine.weeks)
+            weeks = await self.bot.to_thread(self.bot.engine.weeks)
         except StoreUnavailable:
             return []
         wanted = current.strip()[:20]
@@ -108,7 +108,7 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="The w
     @app_commands.checks.has_permissions(manage_guild=True)
     async def subscribe(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         _same_server(interaction, channel)
-        new = await self.bot.blocking(self.bot.state.subscribe, channel.guild.id, channel.id, interaction.user.id)
+        new = await self.bot.to_thread(self.bot.state.subscribe, channel.guild.id, channel.id, interaction.user.id)
         if new:
             text = f"Subscribed {channel.mention}: each new weekly digest will be posted there, {self.slot.describe()}."
         else:
@@ -126,7 +126,7 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="The w
     @app_commands.checks.has_permissions(manage_guild=True)
     async def unsubscribe(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         _same_server(interaction, channel)
-        removed = await self.bot.blocking(self.bot.state.unsubscribe, channel.id)
+        removed = await self.bot.to_thread(self.bot.state.unsubscribe, channel.id)
         text = (
             f"Unsubscribed {channel.mention}: no more digests will be posted there."
             if removed
@@ -140,9 +140,9 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="The w
             raise UserFacingError("Digest subscriptions belong to a server: run this in one of its channels.")
         await interaction.response.defer(ephemeral=True, thinking=True)
         bot = self.bot
-        subscriptions = await bot.blocking(bot.state.subscriptions, interaction.guild_id)
-        records = await bot.blocking(bot.engine.source_records)
-        stats = await bot.blocking(bot.engine.stats)
+        subscriptions = await bot.to_thread(bot.state.subscriptions, interaction.guild_id)
+        records = await bot.to_thread(bot.engine.source_records)
+        stats = await bot.to_thread(bot.engine.stats)
         report = DigestStatus(
             schedule=self.slot.describe(),
             next_run=await self._next_run(),
@@ -157,7 +157,7 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="The w
 
     async def _next_run(self) -> str:
         now = self.bot.clock()
-        stored = await self.bot.blocking(self.bot.state.last_slot)
+        stored = await self.bot.to_thread(self.bot.state.last_slot)
         if stored is None or self.slot.latest(now) > datetime.fromisoformat(stored):
             return "due now"
         return utc_text(self.slot.next(now))
