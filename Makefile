@@ -6,7 +6,7 @@ PIP_FLAGS ?= --disable-pip-version-check --no-input --quiet
 SAMPLE ?= samples
 DATA_DIR ?= data
 
-.PHONY: run test test-server eval install dev bench-deps lock bench bench-100k bench-ingest bench-query bench-memory bench-coldstart bench-scale bench-load clean
+.PHONY: run test lint test-server eval install dev bench-deps lock bench bench-100k bench-ingest bench-query bench-memory bench-coldstart bench-scale bench-load clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ run: $(VENV)/.installed
 ## test: install the dev environment and run the whole test suite
 test: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/python -m pytest -q
+
+## lint: ruff (style, imports, likely bugs) and mypy (types) on the code, configured in pyproject.toml
+LINT_PATHS ?= index bot config
+lint: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/ruff check $(LINT_PATHS)
+	$(DEV_VENV)/bin/mypy $(LINT_PATHS)
 
 ## test-server: the store/pipeline/answer tests again against a real `chroma run` on 127.0.0.1 (stopped at the end)
 test-server: $(DEV_VENV)/.installed

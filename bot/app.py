@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
@@ -23,13 +24,12 @@ from discord.ext import commands
 
 from bot.limits import AnswerSlots
 from bot.schedule import utc_now
-from index.store import StoreUnavailable
+from index import StoreUnavailable
 
 if TYPE_CHECKING:
     from bot.state import BotState
     from config import Settings
-    from index.catalogue import CatalogueWatcher
-    from index.engine import Engine
+    from index import CatalogueWatcher, Engine
 
 log = logging.getLogger(__name__)
 
@@ -153,9 +153,9 @@ class PaperBot(commands.Bot):
 
     def __init__(
         self,
-        engine: "Engine",
-        state: "BotState",
-        settings: "Settings",
+        engine: Engine,
+        state: BotState,
+        settings: Settings,
         *,
         clock: Callable[[], datetime] = utc_now,
         **options: Any,
@@ -190,7 +190,7 @@ class PaperBot(commands.Bot):
         #: Keeps the catalogue in step with ingests by other processes (index/catalogue.py).
         self._watcher: CatalogueWatcher | None = None
 
-    async def blocking(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def to_thread(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run engine or state work in a thread so the gateway heartbeat never stalls."""
         return await asyncio.to_thread(func, *args, **kwargs)
 
@@ -224,7 +224,7 @@ class PaperBot(commands.Bot):
         attempt = 0
         while True:
             try:
-                await self.blocking(self.engine.warm)
+                await self.to_thread(self.engine.warm_up)
             except StoreUnavailable as exc:
                 delay = delays[min(attempt, len(delays) - 1)]
                 attempt += 1
@@ -250,7 +250,7 @@ class PaperBot(commands.Bot):
             await asyncio.gather(task, return_exceptions=True)
         watcher, self._watcher = getattr(self, "_watcher", None), None
         if watcher is not None:
-            await self.blocking(watcher.stop)  # may wait for a rebuild in progress
+            await self.to_thread(watcher.stop)  # may wait for a rebuild in progress
         await super().close()
 
     async def on_command_error(self, context: commands.Context[Any], exception: commands.CommandError, /) -> None:
@@ -265,7 +265,7 @@ class PaperBot(commands.Bot):
         log.info("logged in as %s (%s) in %d guilds", self.user, getattr(self.user, "id", "?"), len(self.guilds))
 
 
-def make_bot(engine: "Engine", state: "BotState", settings: "Settings", **options: Any) -> commands.Bot:
+def make_bot(engine: Engine, state: BotState, settings: Settings, **options: Any) -> PaperBot:
     """The bot class for the settings: sharded for large deployments, plain otherwise."""
     if settings.sharded:
         sharded = type("ShardedPaperBot", (PaperBot, commands.AutoShardedBot), {})

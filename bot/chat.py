@@ -8,13 +8,14 @@ commands and render with the same text formatter the CLI uses.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Callable, TextIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
 
-from bot.render import Plain, Styler, answer_text, paper_blurb, paper_card_text, shorten, unknown_week_text
-from index.answer import Turn
+from bot.render import Plain, Styler, answer_text, paper_blurb, paper_card_text, unknown_week_text
+from index import Turn, truncate
 
 if TYPE_CHECKING:
-    from index.engine import Engine
+    from index import Engine
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ BARE_COMMANDS = {"help": "/help", "quit": "/quit", "exit": "/exit"}
 class ChatSession:
     """One terminal conversation; ``handle`` maps a line to the text to print."""
 
-    def __init__(self, engine: "Engine", style: Styler | None = None) -> None:
+    def __init__(self, engine: Engine, style: Styler | None = None) -> None:
         self.engine = engine
         self.style = style or Plain()
         self.history: list[Turn] = []
@@ -94,7 +95,7 @@ class ChatSession:
         lines = [self.style.bold(f"AI paper digest — week of {chosen} ({len(papers)} papers)")]
         for i, paper in enumerate(papers, 1):
             lines.append(f"{i:>2}. {self.style.bold(paper.title)}")
-            blurb = shorten(paper_blurb(paper), 200)
+            blurb = truncate(paper_blurb(paper), 200, at_sentence=True)
             if blurb:
                 lines.append(f"    {blurb}")
             if paper.url:
@@ -102,7 +103,7 @@ class ChatSession:
         return "\n".join(lines)
 
 
-def run_chat(engine: "Engine", read: Callable[[str], str], out: TextIO, style: Styler | None = None) -> int:
+def run_chat(engine: Engine, read: Callable[[str], str], out: TextIO, style: Styler | None = None) -> int:
     """The read-eval-print loop; ``read`` is ``input`` in a terminal."""
     session = ChatSession(engine, style)
     stats = engine.stats()

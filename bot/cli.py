@@ -1,8 +1,9 @@
 """The ``paperbot`` command: the scriptable face of the engine.
 
-Each subcommand is a thin shell over :class:`index.engine.Engine`; ``--json``
-prints the contracts of the design notes on stdout, everything else (logs,
-progress) goes to stderr.  Heavy libraries are imported inside the commands
+Each subcommand is a thin shell over :class:`index.Engine`; ``--json`` prints
+one JSON document on stdout (shaped by the results' ``to_json`` methods, e.g.
+``IngestReport``, ``Stats``, ``Answer``; the README shows them), everything else
+(logs, progress) goes to stderr.  Heavy libraries are imported inside the commands
 that need them so ``paperbot --help`` stays instant.
 """
 
@@ -16,12 +17,13 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 if TYPE_CHECKING:
     from config import Settings
-    from index.engine import Engine
+    from index import Engine
 
 log = logging.getLogger(__name__)
 
@@ -125,19 +127,18 @@ def stdout_for_result_only(enabled: bool) -> Iterator[None]:
         _result_streams.pop()
 
 
-def build_engine(settings: "Settings") -> "Engine":
+def build_engine(settings: Settings) -> Engine:
     """The engine for commands that write (ingest, the bot): the index is created on first use."""
-    from index.engine import Engine
+    from index import Engine
 
     return Engine(settings)
 
 
-def open_index(settings: "Settings") -> "Engine":
+def open_index(settings: Settings) -> Engine:
     """The engine for commands that only read.  They never create a data dir or an
     empty index: a mistyped ``--data-dir`` or a forgotten ingest is an
     :class:`~index.store.IndexMissing` error, not "no papers found"."""
-    from index.engine import Engine
-    from index.store import IndexMissing, index_location
+    from index import Engine, IndexMissing, index_location
 
     engine = Engine(settings, create=False)
     if not engine.papers():
@@ -145,7 +146,7 @@ def open_index(settings: "Settings") -> "Engine":
     return engine
 
 
-def known_week(engine: "Engine", week: str) -> str:
+def known_week(engine: Engine, week: str) -> str:
     """``week`` if the index has a digest for it, else a :class:`UsageError` naming the nearest ones."""
     from bot.render import unknown_week_text
 
@@ -171,7 +172,7 @@ def _progress_bar(stream: Any) -> Callable[[int, int], None] | None:
     return show
 
 
-def cmd_ingest(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     specs = args.sources or list(settings.sources)
     if not specs:
         print("paperbot: nothing to ingest: give a file, folder or URL (or set PAPERBOT_SOURCES)", file=sys.stderr)
@@ -213,7 +214,7 @@ def skipped_lines(skipped: Sequence[Any]) -> list[str]:
     return out
 
 
-def cmd_stats(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     stats = open_index(settings).stats()
     if args.json:
         emit_json(stats.to_json())
@@ -227,8 +228,8 @@ def cmd_stats(args: argparse.Namespace, settings: "Settings") -> int:
     return EXIT_OK
 
 
-def cmd_search(args: argparse.Namespace, settings: "Settings") -> int:
-    from index.retrieve import SearchFilters
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from index import SearchFilters
 
     if args.since and args.until and args.since > args.until:
         raise UsageError(f"--since {args.since} is after --until {args.until}")
@@ -282,7 +283,7 @@ def paper_json(paper: Any) -> dict[str, Any]:
     }
 
 
-def cmd_paper(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
     matches = open_index(settings).find_papers(args.query, limit=args.limit)
     if args.json:
         emit_json({"query": args.query, "matches": [paper_json(m.paper) for m in matches]})
@@ -300,7 +301,7 @@ def cmd_paper(args: argparse.Namespace, settings: "Settings") -> int:
     return EXIT_OK
 
 
-def cmd_ask(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     answer = open_index(settings).ask(args.question)
     if args.json:
         emit_json(answer.to_json())
@@ -311,12 +312,12 @@ def cmd_ask(args: argparse.Namespace, settings: "Settings") -> int:
     return EXIT_OK
 
 
-def cmd_eval(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.formats:
         return cmd_eval_formats(args)
     if not args.files:
         raise UsageError("eval needs question files (FILE.jsonl) or --formats DIR")
-    from index.evaluate import QuestionFileError, evaluate_file, load_questions
+    from index import QuestionFileError, evaluate_file, load_questions
 
     try:  # every file checked before the slow part starts
         question_sets = [(path, load_questions(path)) for path in args.files]
@@ -344,7 +345,7 @@ def cmd_eval(args: argparse.Namespace, settings: "Settings") -> int:
 
 def cmd_eval_formats(args: argparse.Namespace) -> int:
     """Parser quality per digest format (fixture digests with expected lists)."""
-    from index.formats import score_formats
+    from index import score_formats
 
     scores = score_formats(Path(args.formats))
     if args.json:
@@ -354,14 +355,17 @@ def cmd_eval_formats(args: argparse.Namespace) -> int:
     print("|---|---:|---:|---:|---:|---:|")
     for s in scores:
         authors = f"{s.right_authors}/{s.with_authors}" if s.with_authors else "–"
-        print(f"| {s.name} | {s.found}/{s.expected} | {s.exact_title_rate:.0%} | {authors} | {s.non_papers} ({s.non_paper_rate:.0%}) | {s.skipped} |")
+        print(
+            f"| {s.name} | {s.found}/{s.expected} | {s.exact_title_rate:.0%} | {authors} "
+            f"| {s.non_papers} ({s.non_paper_rate:.0%}) | {s.skipped} |"
+        )
     for s in scores:
         for miss in s.misses:
             print(f"  {s.name}: {miss}")
     return EXIT_OK
 
 
-def cmd_chat(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.chat import run_chat
 
     engine = open_index(settings)
@@ -369,7 +373,7 @@ def cmd_chat(args: argparse.Namespace, settings: "Settings") -> int:
     return run_chat(engine, input, sys.stdout, Style(sys.stdout))
 
 
-def cmd_run(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     from bot.runner import EXIT_BAD_TOKEN, EXIT_NO_TOKEN, EXIT_UNREACHABLE, DiscordUnreachable, TokenError, run_bot
@@ -387,7 +391,7 @@ def cmd_run(args: argparse.Namespace, settings: "Settings") -> int:
         return EXIT_UNREACHABLE
 
 
-def cmd_start(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     """The bot when a token is configured, otherwise the terminal chat."""
     if settings.discord_token:
         return cmd_run(args, settings)
@@ -395,10 +399,10 @@ def cmd_start(args: argparse.Namespace, settings: "Settings") -> int:
     return cmd_chat(args, settings)
 
 
-def cmd_feedback(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runner import state_path
     from bot.state import BotState
-    from index.store import IndexMissing
+    from index import IndexMissing
 
     if not Path(settings.data_dir).is_dir():
         raise IndexMissing(str(settings.data_dir))
@@ -415,14 +419,13 @@ def cmd_feedback(args: argparse.Namespace, settings: "Settings") -> int:
     return EXIT_OK
 
 
-def cmd_announce(args: argparse.Namespace, settings: "Settings") -> int:
+def cmd_announce(args: argparse.Namespace, settings: Settings) -> int:
     """What the bot would post for a week: the very messages, rendered by the same
     function as the real announcement, printed instead of sent."""
     from bot.discord_render import announcement, message_text
+    from bot.render import unknown_week_text
     from bot.runner import state_path
     from bot.state import BotState
-
-    from bot.render import unknown_week_text
 
     engine = open_index(settings)
     if args.week and args.week not in engine.weeks():
@@ -503,9 +506,9 @@ def _add_json_option(parser: argparse.ArgumentParser, default: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = OneLineParser(add_help=False)
     _add_global_options(common, argparse.SUPPRESS)
-    with_json = argparse.ArgumentParser(add_help=False)
+    with_json = OneLineParser(add_help=False)
     _add_global_options(with_json, argparse.SUPPRESS)
     _add_json_option(with_json, argparse.SUPPRESS)
 
@@ -538,7 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--since", type=iso_date, metavar="DATE", help="only papers dated on or after DATE (YYYY-MM-DD)")
     p.add_argument("--until", type=iso_date, metavar="DATE", help="only papers dated on or before DATE (YYYY-MM-DD)")
-    p.add_argument("--week", type=iso_date, metavar="SUNDAY", help="only papers of the digest week closing on SUNDAY (YYYY-MM-DD)")
+    p.add_argument(
+        "--week", type=iso_date, metavar="SUNDAY", help="only papers of the digest week closing on SUNDAY (YYYY-MM-DD)"
+    )
     p.add_argument("--topic", help="only papers with this topic (e.g. \"quantization\")")
     p.set_defaults(func=cmd_search)
 
@@ -571,9 +576,14 @@ def build_parser() -> argparse.ArgumentParser:
         "announce", parents=[with_json], help="show the weekly digest announcement the bot would post", epilog=WEEK_HELP
     )
     p.add_argument(
-        "--dry-run", action="store_true", required=True, help="print the messages instead of posting (the bot posts on its schedule)"
+        "--dry-run",
+        action="store_true",
+        required=True,
+        help="print the messages instead of posting (the bot posts on its schedule)",
     )
-    p.add_argument("--week", type=iso_date, metavar="SUNDAY", help="the digest week closing on SUNDAY, YYYY-MM-DD (default: the newest)")
+    p.add_argument(
+        "--week", type=iso_date, metavar="SUNDAY", help="the digest week closing on SUNDAY, YYYY-MM-DD (default: the newest)"
+    )
     p.set_defaults(func=cmd_announce)
 
     p = sub.add_parser("eval", parents=[with_json], help="score retrieval and answers on JSONL question sets")
@@ -637,11 +647,10 @@ def main(argv: Sequence[str] | None = None, quick_exit: bool = False) -> int:
     return code
 
 
-def _run(args: argparse.Namespace, settings: "Settings") -> int:
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     """The command, with every failure turned into a short message and an exit status."""
     from bot.state import StateUnavailable
-    from index.llm import LLMError
-    from index.store import IndexMissing, StoreUnavailable
+    from index import IndexMissing, LLMError, StoreUnavailable
 
     try:
         return int(args.func(args, settings))

@@ -19,19 +19,19 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.render import MESSAGE_LIMIT, neutralise_mentions, paper_blurb, shorten, split_message
+from bot.render import MESSAGE_LIMIT, neutralise_mentions, paper_blurb, split_message
 from bot.schedule import utc_text
+from index import truncate
 
 if TYPE_CHECKING:
     from bot.state import Subscription
-    from index.answer import Answer
-    from index.freshness import SourceRecord
-    from index.models import Paper
+    from index import Answer, Paper, SourceRecord
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +54,18 @@ THREAD_NAME_LIMIT = 100
 
 
 @dataclass
-class Outgoing:
+class MessagePart:
     """One message to send: text and optionally one embed."""
 
     content: str | None
     embed: discord.Embed | None = None
 
-
-def clip(text: str, limit: int) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    async def send_to(self, target: discord.abc.Messageable, **options: Any) -> discord.Message:
+        """Post this part in ``target``; ``options`` are ``send``'s (view, reference,
+        allowed_mentions).  No embed is sent as no ``embed`` argument at all."""
+        if self.embed is None:
+            return await target.send(content=self.content, **options)
+        return await target.send(content=self.content, embed=self.embed, **options)
 
 
 #: Discord server invites, with or without a scheme (Discord links both and shows an invite card).
@@ -97,16 +99,16 @@ def link_target(url: str | None, limit: int = URL_LIMIT) -> str | None:
     return url
 
 
-def safe(text: str) -> str:
+def inert(text: str) -> str:
     """User or digest text made inert: no pings, no invite links or previews."""
     return defuse_invites(neutralise_mentions(discord.utils.escape_mentions(text)))
 
 
-def echo(text: str, limit: int) -> str:
+def shown_input(text: str, limit: int) -> str:
     """A user's own input shown back to them (and the channel) as plain text:
     markdown, masked links, mentions and invites all inert; cut to ``limit`` characters
     before escaping, so an escape is never cut in half."""
-    return safe(discord.utils.escape_markdown(clip(text, limit)))
+    return inert(discord.utils.escape_markdown(truncate(text, limit)))
 
 
 # -- digest text as text ---------------------------------------------------------------------
@@ -148,7 +150,7 @@ def digest_text(text: str, *, one_line: bool = False) -> str:
     text = strip_invisible(text)
     if one_line:
         text = " ".join(text.split())
-    return safe(_defang(text, allowed=frozenset(), inline=_INLINE_MARKDOWN, line=_LINE_MARKDOWN))
+    return inert(_defang(text, allowed=frozenset(), inline=_INLINE_MARKDOWN, line=_LINE_MARKDOWN))
 
 
 def answer_markdown(text: str, links: Sequence[str | None]) -> str:
@@ -160,7 +162,7 @@ def answer_markdown(text: str, links: Sequence[str | None]) -> str:
     headings and quotes are flattened, invisible characters dropped.
     """
     allowed = frozenset(u for u in links if u)
-    return safe(_defang(strip_invisible(text), allowed=allowed, inline=_ANSWER_INLINE, line=_ANSWER_LINE))
+    return inert(_defang(strip_invisible(text), allowed=allowed, inline=_ANSWER_INLINE, line=_ANSWER_LINE))
 
 
 def _defang(text: str, *, allowed: frozenset[str], inline: re.Pattern[str], line: re.Pattern[str]) -> str:
@@ -231,23 +233,23 @@ def _md_link(title: str, url: str | None, limit: int = INLINE_LINK_LIMIT) -> str
 
 
 # -- messages and embeds ------------------------------------------------------------------------
-def answer_messages(answer: "Answer", limit: int = 2000) -> list[Outgoing]:
+def answer_messages(answer: Answer, limit: int = 2000) -> list[MessagePart]:
     """The answer text split under ``limit``, with the Sources embed on the last part."""
     text = answer_markdown(answer.text, [c.url for c in answer.citations])
     if answer.notice:
         text = f"{text}\n\n-# {digest_text(answer.notice, one_line=True)}"
     parts = split_message(text, limit)
-    out = [Outgoing(content=p) for p in parts] or [Outgoing(content="…")]
+    out = [MessagePart(content=p) for p in parts] or [MessagePart(content="…")]
     if answer.citations:
         out[-1].embed = sources_embed(answer)
     return out
 
 
-def sources_embed(answer: "Answer") -> discord.Embed:
+def sources_embed(answer: Answer) -> discord.Embed:
     title = "Nearest papers in the digests" if answer.abstained else "Sources"
     lines = []
     for c in answer.citations:
-        line = f"`[{c.n}]` {_md_link(digest_text(clip(c.title, 200), one_line=True), c.url)}"
+        line = f"`[{c.n}]` {_md_link(digest_text(truncate(c.title, 200), one_line=True), c.url)}"
         if c.date:
             line += f" · {digest_text(c.date, one_line=True)}"
         lines.append(line)
@@ -258,12 +260,12 @@ def sources_embed(answer: "Answer") -> discord.Embed:
     return within_limits(embed)
 
 
-def paper_embed(paper: "Paper", did_you_mean: Sequence["Paper"] = ()) -> discord.Embed:
+def paper_embed(paper: Paper, did_you_mean: Sequence[Paper] = ()) -> discord.Embed:
     """A paper card: linked title, date, authors, orgs, summary, topics, digest weeks."""
     embed = discord.Embed(
-        title=digest_text(clip(paper.title, TITLE_LIMIT - 20), one_line=True) or "Untitled paper",
+        title=digest_text(truncate(paper.title, TITLE_LIMIT - 20), one_line=True) or "Untitled paper",
         url=link_target(paper.url),
-        description=digest_text(shorten(paper.summary or paper_blurb(paper), 1500)) or None,
+        description=digest_text(truncate(paper.summary or paper_blurb(paper), 1500, at_sentence=True)) or None,
         colour=ACCENT,
     )
     if paper.date:
@@ -271,31 +273,31 @@ def paper_embed(paper: "Paper", did_you_mean: Sequence["Paper"] = ()) -> discord
     if paper.arxiv_id:
         embed.add_field(name="arXiv", value=digest_text(paper.arxiv_id, one_line=True), inline=True)
     if paper.authors:
-        authors = digest_text(clip(", ".join(paper.authors), FIELD_VALUE_LIMIT - 100), one_line=True)
+        authors = digest_text(truncate(", ".join(paper.authors), FIELD_VALUE_LIMIT - 100), one_line=True)
         embed.add_field(name="Authors", value=authors, inline=False)
     if paper.orgs:
-        orgs = digest_text(clip(", ".join(paper.orgs), FIELD_VALUE_LIMIT - 100), one_line=True)
+        orgs = digest_text(truncate(", ".join(paper.orgs), FIELD_VALUE_LIMIT - 100), one_line=True)
         embed.add_field(name="Organisations", value=orgs, inline=False)
     if paper.topics:
-        topics = digest_text(clip(", ".join(paper.topics), FIELD_VALUE_LIMIT - 100), one_line=True)
+        topics = digest_text(truncate(", ".join(paper.topics), FIELD_VALUE_LIMIT - 100), one_line=True)
         embed.add_field(name="Topics", value=topics, inline=False)
     if paper.weeks:
         embed.add_field(name="In the digests of", value=", ".join(paper.weeks), inline=False)
-    lines = [f"• {_md_link(digest_text(clip(p.title, 150), one_line=True), p.url)}" for p in did_you_mean[:5]]
+    lines = [f"• {_md_link(digest_text(truncate(p.title, 150), one_line=True), p.url)}" for p in did_you_mean[:5]]
     maybe = _join_within("\n", lines, FIELD_VALUE_LIMIT)
     if maybe:
         embed.add_field(name="Did you mean", value=maybe, inline=False)
     return within_limits(embed)
 
 
-def digest_pages(week: str, papers: Sequence["Paper"], per_page: int = PAPERS_PER_PAGE) -> list[discord.Embed]:
+def digest_pages(week: str, papers: Sequence[Paper], per_page: int = PAPERS_PER_PAGE) -> list[discord.Embed]:
     """A week's digest as embeds for paging buttons: every paper on exactly one page.
 
     A page holds at most ``per_page`` papers and closes early when the next
     paper would take it past Discord's 6000 characters per embed, so no paper
     is ever dropped to fit; each footer says which papers of how many it shows.
     """
-    title = clip(f"AI paper digest — week of {week}", TITLE_LIMIT)
+    title = truncate(f"AI paper digest — week of {week}", TITLE_LIMIT)
     fields = [_digest_field(paper) for paper in papers]
     budget = EMBED_TOTAL_LIMIT - len(title) - 120  # the footer and a margin
     chunks: list[list[tuple[str, str]]] = [[]]
@@ -325,14 +327,14 @@ def digest_pages(week: str, papers: Sequence["Paper"], per_page: int = PAPERS_PE
     return pages
 
 
-def _digest_field(paper: "Paper") -> tuple[str, str]:
+def _digest_field(paper: Paper) -> tuple[str, str]:
     """One paper on a digest page: its title as the field name; its blurb and link as the value.
 
     A link too long for the field is left out rather than cut (a cut URL leads
     somewhere else): ``/paper`` shows it as the card's link.
     """
-    name = digest_text(clip(paper.title, FIELD_NAME_LIMIT - 40), one_line=True) or "Untitled paper"
-    blurb = digest_text(shorten(paper_blurb(paper), 300)) or "—"
+    name = digest_text(truncate(paper.title, FIELD_NAME_LIMIT - 40), one_line=True) or "Untitled paper"
+    blurb = digest_text(truncate(paper_blurb(paper), 300, at_sentence=True)) or "—"
     url = paper.url
     if url and is_invite(url):
         return name, f"{blurb}\n{defuse_invites(url)}"
@@ -355,36 +357,36 @@ class Announcement:
     """
 
     week: str
-    channel_message: Outgoing
+    channel_message: MessagePart
     thread_name: str
-    thread_messages: list[Outgoing] = field(default_factory=list)
+    thread_messages: list[MessagePart] = field(default_factory=list)
 
     @property
-    def messages(self) -> list[tuple[str, Outgoing]]:
+    def messages(self) -> list[tuple[str, MessagePart]]:
         """Every message in posting order, with where it goes ("channel" or "thread")."""
         return [("channel", self.channel_message)] + [("thread", m) for m in self.thread_messages]
 
 
-def announcement(week: str, papers: Sequence["Paper"], bot_name: str = "paperbot") -> Announcement:
+def announcement(week: str, papers: Sequence[Paper], bot_name: str = "paperbot") -> Announcement:
     """The announcement of ``week``: digest pages, the first one in the channel."""
     pages = digest_pages(week, papers)
     count = len(papers)
     more = count - len(pages[0].fields)
     lines = [
         f"📰 **New AI paper digest: week of {week}** ({count} paper{'s' if count != 1 else ''})",
-        f"Questions about them? Ask in the thread below and mention @{safe(bot_name)}, or use /ask anywhere.",
+        f"Questions about them? Ask in the thread below and mention @{inert(bot_name)}, or use /ask anywhere.",
     ]
     if more > 0:
         lines.append(f"The other {more} papers are in the thread.")
     return Announcement(
         week=week,
-        channel_message=Outgoing(content="\n".join(lines), embed=pages[0]),
-        thread_name=clip(f"Questions about this week ({week})", THREAD_NAME_LIMIT),
-        thread_messages=[Outgoing(content=None, embed=page) for page in pages[1:]],
+        channel_message=MessagePart(content="\n".join(lines), embed=pages[0]),
+        thread_name=truncate(f"Questions about this week ({week})", THREAD_NAME_LIMIT),
+        thread_messages=[MessagePart(content=None, embed=page) for page in pages[1:]],
     )
 
 
-def message_text(message: Outgoing) -> str:
+def message_text(message: MessagePart) -> str:
     """A message as plain text (content, then the embed's title, fields and footer),
     for printing what the bot would post."""
     lines = [message.content] if message.content else []
@@ -408,11 +410,11 @@ class DigestStatus:
 
     schedule: str
     next_run: str
-    subscriptions: Sequence["Subscription"]
+    subscriptions: Sequence[Subscription]
     papers: int
     newest_week: str | None
     sources: Sequence[str]
-    records: Sequence["SourceRecord"]
+    records: Sequence[SourceRecord]
     poll_minutes: float
 
 
@@ -426,7 +428,7 @@ def status_text(status: DigestStatus) -> str:
             last = f"week of {sub.last_week} ({utc_text(sub.last_sent)})" if sub.last_week else "nothing yet"
             lines.append(f"• <#{sub.channel_id}>: last posted {last}")
             if sub.problem:
-                lines.append(f"  ⚠️ {safe(sub.problem)} ({utc_text(sub.problem_at)})")
+                lines.append(f"  ⚠️ {inert(sub.problem)} ({utc_text(sub.problem_at)})")
     else:
         lines.append("No channel here is subscribed: use `/digest subscribe` (needs Manage Server).")
     newest = f", newest digest week {status.newest_week}" if status.newest_week else ""
@@ -440,10 +442,10 @@ def status_text(status: DigestStatus) -> str:
         configured = set(status.sources)
         for record in status.records:
             if record.error and record.spec in configured:
-                lines.append(f"  ⚠️ {safe(clip(record.spec, 120))}: {safe(record.error)} ({utc_text(record.failed_at)})")
+                lines.append(f"  ⚠️ {inert(truncate(record.spec, 120))}: {inert(record.error)} ({utc_text(record.failed_at)})")
     else:
         lines.append("**Sources**: none configured (PAPERBOT_SOURCES); digests are added with `paperbot ingest`.")
-    return clip("\n".join(lines), MESSAGE_LIMIT)
+    return truncate("\n".join(lines), MESSAGE_LIMIT)
 
 
 def _join_within(sep: str, lines: Sequence[str], limit: int) -> str:
@@ -468,19 +470,24 @@ def within_limits(embed: discord.Embed) -> discord.Embed:
     their content to fit; anything this has to remove is a rendering bug, logged.
     """
     if embed.title is not None:
-        embed.title = clip(embed.title, TITLE_LIMIT) or None
+        embed.title = truncate(embed.title, TITLE_LIMIT) or None
     if embed.description is not None:
-        embed.description = clip(embed.description, DESCRIPTION_LIMIT) or None
+        embed.description = truncate(embed.description, DESCRIPTION_LIMIT) or None
     if embed.url is not None and link_target(embed.url) != embed.url:
         log.warning("embed %r: dropped a link Discord would refuse (%d characters)", embed.title, len(embed.url))
         embed.url = None
     if embed.author.name is not None:
         author_url = link_target(embed.author.url)
-        embed.set_author(name=clip(embed.author.name, AUTHOR_LIMIT) or "—", url=author_url, icon_url=link_target(embed.author.icon_url))
+        embed.set_author(
+            name=truncate(embed.author.name, AUTHOR_LIMIT) or "—", url=author_url, icon_url=link_target(embed.author.icon_url)
+        )
     if embed.footer.text is not None or embed.footer.icon_url is not None:
-        text = clip(embed.footer.text or "", FOOTER_LIMIT) or None
+        text = truncate(embed.footer.text or "", FOOTER_LIMIT) or None
         embed.set_footer(text=text, icon_url=link_target(embed.footer.icon_url))
-    fields = [(clip(f.name or "", FIELD_NAME_LIMIT), clip(f.value or "", FIELD_VALUE_LIMIT), bool(f.inline)) for f in embed.fields]
+    fields = [
+        (truncate(f.name or "", FIELD_NAME_LIMIT), truncate(f.value or "", FIELD_VALUE_LIMIT), bool(f.inline))
+        for f in embed.fields
+    ]
     kept = [f for f in fields if f[0] and f[1]]
     if len(kept) != len(fields):
         log.warning("embed %r: dropped %d field(s) with an empty name or value", embed.title, len(fields) - len(kept))
@@ -494,5 +501,5 @@ def within_limits(embed: discord.Embed) -> discord.Embed:
         log.warning("embed %r: %d characters, more than %d; dropping its last field", embed.title, len(embed), EMBED_TOTAL_LIMIT)
         embed.remove_field(len(embed.fields) - 1)
     if len(embed) > EMBED_TOTAL_LIMIT and embed.description:
-        embed.description = clip(embed.description, max(1, len(embed.description) - (len(embed) - EMBED_TOTAL_LIMIT)))
+        embed.description = truncate(embed.description, max(1, len(embed.description) - (len(embed) - EMBED_TOTAL_LIMIT)))
     return embed

@@ -26,7 +26,7 @@ class AnswerSlots:
         self._queue = queue
         self._waiting = 0
 
-    async def __aenter__(self) -> "AnswerSlots":
+    async def __aenter__(self) -> AnswerSlots:
         if self._sem.locked() and self._waiting >= self._queue:
             raise Busy
         self._waiting += 1

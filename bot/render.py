@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import TYPE_CHECKING, Protocol, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from index import truncate
 
 if TYPE_CHECKING:
-    from index.answer import Answer
-    from index.models import Paper
+    from index import Answer, Paper
 
 MESSAGE_LIMIT = 2000
 
@@ -129,7 +131,7 @@ def unknown_week_text(week: str, weeks: Sequence[str]) -> str:
     return f"no digest for the week {week}{sunday}; nearest known weeks: {', '.join(nearest)}"
 
 
-def answer_text(answer: "Answer", style: Styler | None = None, with_sources: bool = True) -> str:
+def answer_text(answer: Answer, style: Styler | None = None, with_sources: bool = True) -> str:
     """An answer for a terminal: the cited answer (its markdown rendered), a notice
     if any, then numbered sources with their links."""
     s = style or Plain()
@@ -146,7 +148,7 @@ def answer_text(answer: "Answer", style: Styler | None = None, with_sources: boo
     return "\n\n".join(parts)
 
 
-def paper_card_text(paper: "Paper", style: Styler | None = None) -> str:
+def paper_card_text(paper: Paper, style: Styler | None = None) -> str:
     """Everything a paper card shows, as text."""
     s = style or Plain()
     lines = [s.bold(paper.title)]
@@ -159,25 +161,13 @@ def paper_card_text(paper: "Paper", style: Styler | None = None) -> str:
         lines.append(s.dim(" · ".join(facts)))
     if paper.summary:
         lines.append("")
-        lines.append(shorten(paper.summary, 900))
+        lines.append(truncate(paper.summary, 900, at_sentence=True))
     if paper.topics:
         lines.append("")
         lines.append(f"Topics: {', '.join(paper.topics)}")
     if paper.weeks:
         lines.append(s.dim(f"In the digests of: {', '.join(paper.weeks)}"))
     return "\n".join(lines)
-
-
-def shorten(text: str, limit: int) -> str:
-    """Cut at a sentence (or word) boundary below ``limit`` characters."""
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    head = text[: limit - 1]
-    cut = max(head.rfind(". "), head.rfind("! "), head.rfind("? "))
-    if cut > limit // 2:
-        return head[: cut + 1]
-    return head.rsplit(" ", 1)[0] + "…"
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -200,7 +190,7 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
 def _best_cut(text: str, limit: int) -> int:
     protected = [(m.start(), m.end()) for m in _LINK.finditer(text, 0, limit + 200)]
 
-    def safe(i: int) -> bool:
+    def outside_links(i: int) -> bool:
         return all(not (start < i < end) for start, end in protected)
 
     window = text[:limit]
@@ -208,16 +198,16 @@ def _best_cut(text: str, limit: int) -> int:
         i = window.rfind(pattern)
         while i > limit // 4:
             cut = i + len(pattern.rstrip(" ")) if pattern.strip() else i + len(pattern)
-            if safe(cut):
+            if outside_links(cut):
                 return cut
             i = window.rfind(pattern, 0, i)
     for i in range(limit, limit // 4, -1):
-        if safe(i):
+        if outside_links(i):
             return i
     return limit
 
 
-def paper_blurb(paper: "Paper") -> str:
+def paper_blurb(paper: Paper) -> str:
     """What a digest page says about a paper: its headline, unless the headline
     only repeats the title (digests whose bold lead is the linked title), else
     its summary."""

@@ -23,7 +23,7 @@ from config.settings import DISCORD_API
 
 if TYPE_CHECKING:
     from config import Settings
-    from index.engine import Engine
+    from index import Engine
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def gateway_for(api_url: str, gateway_url: str | None) -> str | None:
     return urlunsplit((scheme, parts.netloc, "/gateway", "", ""))
 
 
-def point_at(settings: "Settings") -> None:
+def point_at(settings: Settings) -> None:
     """Aim discord.py at the configured Discord-compatible server (before login)."""
     discord.http.Route.BASE = settings.discord_api_url.rstrip("/")
     gateway = gateway_for(settings.discord_api_url, settings.discord_gateway_url)
@@ -60,11 +60,11 @@ def point_at(settings: "Settings") -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
 
 
-def state_path(settings: "Settings") -> Path:
+def state_path(settings: Settings) -> Path:
     return Path(settings.data_dir) / "bot.sqlite3"
 
 
-async def run_bot(settings: "Settings", engine: "Engine", sync_only: int | str | None = None) -> int:
+async def run_bot(settings: Settings, engine: Engine, sync_only: int | str | None = None) -> int:
     """Log in and serve until closed.  ``sync_only``: sync commands ("global" or a
     guild id) and exit instead of serving."""
     from bot.app import make_bot
@@ -90,7 +90,7 @@ async def run_bot(settings: "Settings", engine: "Engine", sync_only: int | str |
             await bot.login(token)
         except discord.LoginFailure as exc:
             raise TokenError("Discord rejected DISCORD_TOKEN: check the token in the developer portal") from exc
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             host = urlsplit(settings.discord_api_url).netloc
             log.debug("login failed", exc_info=True)
             raise DiscordUnreachable(

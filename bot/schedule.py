@@ -7,7 +7,7 @@ scheduler's tests move time forward instead of sleeping.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from config.settings import WEEKDAYS
 
@@ -23,14 +23,14 @@ class WeeklySlot:
     minute: int
 
     @classmethod
-    def from_settings(cls, weekday: str, hhmm: str) -> "WeeklySlot":
+    def from_settings(cls, weekday: str, hhmm: str) -> WeeklySlot:
         """From ``PAPERBOT_ANNOUNCE_WEEKDAY`` (mon..sun) and ``PAPERBOT_ANNOUNCE_TIME`` (HH:MM)."""
         hours, _, minutes = hhmm.partition(":")
         return cls(WEEKDAYS.index(weekday), int(hours), int(minutes))
 
     def latest(self, now: datetime) -> datetime:
         """The most recent slot at or before ``now`` (an aware datetime, any zone)."""
-        now = now.astimezone(timezone.utc)
+        now = now.astimezone(UTC)
         this_week = (now - timedelta(days=(now.weekday() - self.weekday) % 7)).replace(
             hour=self.hour, minute=self.minute, second=0, microsecond=0
         )
@@ -47,7 +47,7 @@ class WeeklySlot:
 
 def utc_now() -> datetime:
     """The real clock (the bot's default)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def utc_text(moment: datetime | float | None) -> str:
@@ -55,5 +55,5 @@ def utc_text(moment: datetime | float | None) -> str:
     if moment is None:
         return "never"
     if not isinstance(moment, datetime):
-        moment = datetime.fromtimestamp(moment, timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -25,11 +25,12 @@ import json
 import logging
 import sqlite3
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence, TypeVar
+from typing import Any, Literal, TypeVar
 
-from index.sqlitedb import DatabaseUnavailable, Schema, SQLiteFile
+from index import DatabaseUnavailable, Schema, SQLiteFile
 
 log = logging.getLogger(__name__)
 
@@ -115,16 +116,7 @@ class FeedbackRow:
     down: int
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "answer_id": self.answer_id,
-            "question": self.question,
-            "answer": self.answer,
-            "citations": self.citations,
-            "abstained": self.abstained,
-            "backend": self.backend,
-            "up": self.up,
-            "down": self.down,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

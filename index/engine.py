@@ -16,10 +16,11 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from config import Settings
 from index.models import Paper
@@ -28,12 +29,12 @@ from index.store import StoreUnavailable
 if TYPE_CHECKING:
     from index.answer import Answer, Answerer, Turn
     from index.catalogue import Catalogue, CatalogueWatcher
-    from index.llm import ChatModel
+    from index.facts import CatalogueFacts
     from index.freshness import RefreshReport, SourceLedger, SourceRecord
-    from index.models import ParseResult
-    from index.pipeline import MiniLMEmbedding
+    from index.llm import ChatModel
     from index.lookup import LookupMatch, PaperLookup
-    from index.pipeline import IngestReport
+    from index.models import ParseResult
+    from index.pipeline import IngestReport, MiniLMEmbedding
     from index.retrieve import Hit, Mode, Retriever, SearchFilters
     from index.store import CatalogueVersion, PaperStore
 
@@ -94,7 +95,12 @@ class Stats:
 
 
 class Engine:
-    """Owns the store and models for one data dir (or Chroma server)."""
+    """Owns the store and models for one data dir (or Chroma server).
+
+    Front ends call the methods below; the parts (store, models, indexes) are
+    built on first use and stay behind it.  ``store``, ``embed_model`` and the
+    catalogue accessors are public for the benches and tests that measure them.
+    """
 
     def __init__(self, settings: Settings, create: bool = True) -> None:
         """``create``: make the data dir and the collection on first use, as ingest
@@ -103,7 +109,8 @@ class Engine:
         :class:`~index.store.IndexMissing` rather than being created empty."""
         self.settings = settings
         self.create = create
-        self._lock = threading.RLock()
+        #: Held by an ingest (minutes) so two ingests of this process never interleave.
+        self._ingest_lock = threading.RLock()
         #: The catalogue answers come from; replaced whole, never changed in place.
         self._catalogue: Catalogue | None = None
         #: Held while a catalogue is built, so concurrent callers share one build.
@@ -111,96 +118,73 @@ class Engine:
         self._miss_checked_at = float("-inf")
         self._chat_model: ChatModel | None = None
         self._chat_model_built = False
-        #: Not ``_lock``, which an ingest holds for minutes: questions never wait for one.
+        #: Not ``_ingest_lock``: questions never wait for an ingest.
         self._chat_lock = threading.Lock()
 
+    # -- the parts -------------------------------------------------------------------
     @cached_property
-    def embed_model(self) -> "MiniLMEmbedding":
+    def embed_model(self) -> MiniLMEmbedding:
         from index.pipeline import MiniLMEmbedding
 
         return MiniLMEmbedding()
 
     @cached_property
-    def store(self) -> "PaperStore":
+    def store(self) -> PaperStore:
         from index.embedding import MODEL_NAME
         from index.store import PaperStore, collection_name
 
         return PaperStore.open(self.settings, collection_name(MODEL_NAME), create=self.create)
 
-    @property
-    def docstore_dir(self) -> Path:
-        return Path(self.settings.data_dir) / "docstore"
-
-    def ingest(
-        self, specs: Sequence[str], progress: Callable[[int, int], None] | None = None
-    ) -> "IngestReport":
-        """Read, parse and index digest sources; bad input is reported, not raised."""
-        from index.sources import parse_sources
-
-        parsed = parse_sources(specs, max_bytes=self.max_bytes, timeout=self.settings.fetch_timeout)
-        return self._ingest_parsed(parsed, progress)
-
-    @property
-    def max_bytes(self) -> int:
-        return int(self.settings.max_digest_mb * 1024 * 1024)
-
-    def _ingest_parsed(
-        self, parsed: "ParseResult", progress: Callable[[int, int], None] | None = None
-    ) -> "IngestReport":
-        from index.pipeline import Ingestor
-
-        with self._lock:
-            report = Ingestor(self.store, self.embed_model, self.docstore_dir).ingest(parsed, progress)
-        if report.new or report.updated:
-            self.invalidate()
-        return report
-
     @cached_property
-    def ledger(self) -> "SourceLedger":
+    def _ledger(self) -> SourceLedger:
         """What each polled source looked like when it was last ingested (see index/freshness.py)."""
         from index.freshness import SourceLedger
 
         return SourceLedger(Path(self.settings.data_dir) / "sources.sqlite3")
 
-    def refresh(self, specs: Sequence[str] | None = None) -> "RefreshReport":
-        """Ingest only the sources (default: the configured ones) that changed since
-        the last refresh.  A source that cannot be read is reported and retried next
-        time; the others still go through.  Blocking: call it off the event loop."""
-        from index.digests import merge_papers
-        from index.freshness import RefreshReport, SourceCheck, probe
-        from index.models import ParseResult
-        from index.sources import parse_loaded
+    @property
+    def _max_bytes(self) -> int:
+        return int(self.settings.max_digest_mb * 1024 * 1024)
 
-        specs = list(self.settings.sources if specs is None else specs)
-        probes = [
-            probe(spec, self.ledger.get(spec), max_bytes=self.max_bytes, timeout=self.settings.fetch_timeout)
-            for spec in specs
-        ]
-        batch = ParseResult()
-        for result in probes:
-            if result.status != "changed":
-                continue
-            parsed = parse_loaded(result.loaded, result.skipped)
-            if not parsed.papers:
-                result.fail("no papers found: is this a digest?")
-                continue
-            batch.papers.extend(parsed.papers)
-            batch.skipped.extend(parsed.skipped)
-        report = RefreshReport()
-        if batch.papers:
-            batch.papers = merge_papers(batch.papers)
-            report.ingest = self._ingest_parsed(batch)
-        now = time.time()
-        for result in probes:
-            self.ledger.settle(result, now)
-            report.checks.append(SourceCheck(result.spec, result.status, result.reason))
-            if result.status == "failed":
-                log.warning("digest source %s failed (%s); retrying at the next poll", result.spec, result.reason)
+    # -- ingest ----------------------------------------------------------------------
+    def ingest(
+        self, specs: Sequence[str], progress: Callable[[int, int], None] | None = None
+    ) -> IngestReport:
+        """Read, parse and index digest sources; bad input is reported, not raised."""
+        from index.sources import parse_sources
+
+        parsed = parse_sources(specs, max_bytes=self._max_bytes, timeout=self.settings.fetch_timeout)
+        return self._ingest_parsed(parsed, progress)
+
+    def _ingest_parsed(
+        self, parsed: ParseResult, progress: Callable[[int, int], None] | None = None
+    ) -> IngestReport:
+        from index.pipeline import Ingestor
+
+        docstore_dir = Path(self.settings.data_dir) / "docstore"
+        with self._ingest_lock:
+            report = Ingestor(self.store, self.embed_model, docstore_dir).ingest(parsed, progress)
+        if (report.new or report.updated) and self._catalogue is not None:
+            # Every read after this returns sees the change (the announcement of a
+            # freshly ingested week relies on it); other threads keep answering
+            # from the old catalogue while the new one is built here.
+            self.sync_catalogue()
         return report
 
-    def source_records(self) -> list["SourceRecord"]:
+    def refresh(self, specs: Sequence[str] | None = None) -> RefreshReport:
+        """Ingest only the sources (default: the configured ones) that changed since
+        the last refresh (see :class:`~index.freshness.Refresher`).  Blocking: call
+        it off the event loop."""
+        from index.freshness import Refresher
+
+        refresher = Refresher(
+            self._ledger, self._ingest_parsed, max_bytes=self._max_bytes, timeout=self.settings.fetch_timeout
+        )
+        return refresher.refresh(list(self.settings.sources if specs is None else specs))
+
+    def source_records(self) -> list[SourceRecord]:
         """The ledger's view of every source polled so far."""
-        return self.ledger.records()
+        return self._ledger.records()
 
     # -- the catalogue ---------------------------------------------------------------
     @property
@@ -209,18 +193,7 @@ class Engine:
 
         return snapshot_path(Path(self.settings.data_dir), self.store.name)
 
-    def invalidate(self) -> None:
-        """This process changed the collection: bring the catalogue up to date now.
-
-        A catalogue in use is rebuilt here, in the caller's thread, while other
-        threads keep answering from the old one; once this returns, every read sees
-        the change (the announcement of a freshly ingested week relies on it).
-        Nothing is loaded yet: nothing to do, the first read builds the new one.
-        """
-        if self._catalogue is not None:
-            self.sync_catalogue()
-
-    def catalogue(self) -> "Catalogue":
+    def catalogue(self) -> Catalogue:
         """The current catalogue; the first call loads the snapshot of the current
         version, or reads the store and builds it."""
         current = self._catalogue
@@ -231,12 +204,12 @@ class Engine:
                 self._catalogue = self._build(self._read_version())
             return self._catalogue
 
-    def catalogue_version(self) -> "CatalogueVersion":
+    def catalogue_version(self) -> CatalogueVersion:
         """The collection's version now (one small request to Chroma)."""
         return self._read_version()
 
     @reports_store_failures
-    def _read_version(self) -> "CatalogueVersion":
+    def _read_version(self) -> CatalogueVersion:
         return self.store.catalogue_version()
 
     def sync_catalogue(self, wait: float | None = None) -> bool:
@@ -266,7 +239,7 @@ class Engine:
         finally:
             self._build_lock.release()
 
-    def _build(self, version: "CatalogueVersion") -> "Catalogue":
+    def _build(self, version: CatalogueVersion) -> Catalogue:
         """The catalogue of ``version``: its snapshot when one matches, else read
         from the store and built, then saved for the next process.  ``version`` is
         read *before* the papers, so a change made meanwhile shows up as a newer
@@ -291,7 +264,7 @@ class Engine:
     def _read_papers(self) -> list[Paper]:
         return self.store.papers()
 
-    def watch_catalogue(self, interval: float | None = None) -> "CatalogueWatcher":
+    def watch_catalogue(self, interval: float | None = None) -> CatalogueWatcher:
         """Start checking the catalogue version in the background (the bot does, for
         as long as it runs); stop the returned watcher to end it."""
         from index.catalogue import CatalogueWatcher
@@ -318,18 +291,7 @@ class Engine:
         return self._catalogue is not before
 
     @reports_store_failures
-    def papers(self) -> list[Paper]:
-        """The paper catalogue of the current version."""
-        return self.catalogue().papers
-
-    def stats(self) -> Stats:
-        papers = self.papers()
-        weeks = sorted({w for p in papers for w in p.weeks})
-        sources = sorted({m.source for p in papers for m in p.sources})
-        return Stats(papers=len(papers), weeks=weeks, sources=sources, collection=self.store.name)
-
-    @reports_store_failures
-    def retriever(self) -> "Retriever":
+    def _retriever(self) -> Retriever:
         from index.embedding import preload
 
         if self._catalogue is None:
@@ -337,22 +299,53 @@ class Engine:
         return self.catalogue().retriever
 
     @reports_store_failures
-    def lookup(self) -> "PaperLookup":
+    def _lookup(self) -> PaperLookup:
         return self.catalogue().lookup
 
     @reports_store_failures
-    def warm(self) -> None:
+    def _facts(self) -> CatalogueFacts:
+        """Weeks, sources and names of the current version, built once per version
+        and shared with the answerer."""
+        return self.catalogue().retriever.facts
+
+    # -- what front ends ask ---------------------------------------------------------
+    @reports_store_failures
+    def warm_up(self) -> None:
         """Everything the first question needs, loaded now: the catalogue with its
-        indexes and the embedding model (a long-running process calls this once,
-        off the event loop, so its first answer is as fast as any other)."""
+        indexes and facts, and the embedding model (a long-running process calls
+        this once, off the event loop, so its first answer is as fast as any other)."""
         from index.embedding import embed_query
 
-        self.catalogue()
+        self._facts()
         embed_query("warm up")
 
-    def answerer(self) -> "Answerer":
+    @reports_store_failures
+    def papers(self) -> list[Paper]:
+        """The paper catalogue of the current version."""
+        return self.catalogue().papers
+
+    def stats(self) -> Stats:
+        facts = self._facts()
+        return Stats(papers=len(facts.papers), weeks=facts.weeks, sources=facts.sources, collection=self.store.name)
+
+    def weeks(self) -> list[str]:
+        """The digest weeks of the current version, oldest first."""
+        return self._facts().weeks
+
+    def week_papers(self, week: str | None = None) -> tuple[str | None, list[Paper]]:
+        """The papers of one digest week (the latest by default), in digest order."""
+        facts = self._facts()
+        if week is not None and week not in facts.weeks and self._newer_catalogue_after_miss():
+            return self.week_papers(week)
+        chosen = (facts.weeks[-1] if facts.weeks else None) if week is None else week
+        if chosen is None or chosen not in facts.weeks:
+            return None, []
+        return chosen, facts.week_papers(chosen)
+
+    def answerer(self) -> Answerer:
         """An answerer bound to the current catalogue's retriever, so one answer
-        never mixes two catalogue versions."""
+        never mixes two catalogue versions.  The first call builds the configured
+        chat model (:class:`~index.llm.LLMError` when it cannot be built)."""
         from index.answer import Answerer
         from index.llm import build_chat_model
 
@@ -360,54 +353,38 @@ class Engine:
             if not self._chat_model_built:
                 self._chat_model = build_chat_model(self.settings)
                 self._chat_model_built = True
-        return Answerer(self.retriever(), self._chat_model, self.settings.top_k)
+        return Answerer(self._retriever(), self._chat_model, self.settings.top_k)
 
     @reports_store_failures
     def search(
-        self, query: str, k: int = 10, mode: "Mode" = "hybrid", filters: "SearchFilters | None" = None
-    ) -> list["Hit"]:
-        return self.retriever().search(query, k=k, mode=mode, filters=filters)
+        self, query: str, k: int = 10, mode: Mode = "hybrid", filters: SearchFilters | None = None
+    ) -> list[Hit]:
+        return self._retriever().search(query, k=k, mode=mode, filters=filters)
 
     @reports_store_failures
     def ask(
-        self, question: str, history: Sequence["Turn"] = (), filters: "SearchFilters | None" = None
-    ) -> "Answer":
-        answer = self.answerer().answer(question, history=history, filters=filters)
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        filters: SearchFilters | None = None,
+        *,
+        prefer_week: str | None = None,
+    ) -> Answer:
+        """The answer to ``question``; ``prefer_week`` (a week's announcement thread)
+        answers from that week's papers first (the answerer's policy)."""
+        answer = self.answerer().answer(question, history=history, filters=filters, prefer_week=prefer_week)
         if answer.abstained and self._newer_catalogue_after_miss():
-            return self.answerer().answer(question, history=history, filters=filters)
+            return self.answerer().answer(question, history=history, filters=filters, prefer_week=prefer_week)
         return answer
 
     @reports_store_failures
-    def ask_week(self, question: str, week: str, history: Sequence["Turn"] = ()) -> "Answer":
-        """A question in a week's announcement thread (the answerer decides how
-        that week's papers come first)."""
-        return self.answerer().answer(question, history=history, prefer_week=week)
-
-    def week_papers(self, week: str | None = None) -> tuple[str | None, list[Paper]]:
-        """The papers of one digest week (the latest by default), in digest order."""
-        papers = self.papers()
-        weeks = sorted({w for p in papers for w in p.weeks})
-        if week is not None and week not in weeks and self._newer_catalogue_after_miss():
-            return self.week_papers(week)
-        if not weeks:
-            return None, []
-        chosen = week if week in weeks else (weeks[-1] if week is None else None)
-        if chosen is None:
-            return None, []
-        in_week = [p for p in papers if chosen in p.weeks]
-        return chosen, sorted(in_week, key=lambda p: (p.source, p.line or 0))
-
-    def weeks(self) -> list[str]:
-        return sorted({w for p in self.papers() for w in p.weeks})
-
-    @reports_store_failures
-    def find_papers(self, query: str, limit: int = 5) -> list["LookupMatch"]:
+    def find_papers(self, query: str, limit: int = 5) -> list[LookupMatch]:
         """Lookup for ``/paper``: a paper id (an autocomplete pick), link, title or keywords."""
-        matches = self.lookup().find(query, limit=limit)
+        matches = self._lookup().find(query, limit=limit)
         if not matches and self._newer_catalogue_after_miss():
-            return self.lookup().find(query, limit=limit)
+            return self._lookup().find(query, limit=limit)
         return matches
 
     @reports_store_failures
     def autocomplete(self, prefix: str, limit: int = 25) -> list[tuple[str, str]]:
-        return self.lookup().autocomplete(prefix, limit=limit)
+        return self._lookup().autocomplete(prefix, limit=limit)

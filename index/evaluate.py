@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from index.models import Paper
 from index.retrieve import MODES
@@ -138,7 +139,7 @@ def _first_hit_rank(papers: Sequence[Paper], expect: Sequence[str]) -> int | Non
     return None
 
 
-def evaluate_file(engine: "Engine", path: str | Path, questions: Sequence[Question] | None = None) -> FileReport:
+def evaluate_file(engine: Engine, path: str | Path, questions: Sequence[Question] | None = None) -> FileReport:
     """Score one question file; ``questions``, when the caller has already loaded
     (and so checked) them, saves reading the file again."""
     questions = list(load_questions(path) if questions is None else questions)
@@ -191,7 +192,7 @@ def evaluate_file(engine: "Engine", path: str | Path, questions: Sequence[Questi
     return report
 
 
-def _evaluate_abstain(engine: "Engine", path: str, questions: Sequence[Question]) -> FileReport:
+def _evaluate_abstain(engine: Engine, path: str, questions: Sequence[Question]) -> FileReport:
     report = FileReport(path=path, kind="abstain", questions=len(questions))
     abstained = 0
     for q in questions:
@@ -214,14 +215,14 @@ def _answer_kind(questions: Sequence[Question]) -> str:
     return ""
 
 
-def _cites(answer: "Answer", expect: Sequence[str]) -> bool:
+def _cites(answer: Answer, expect: Sequence[str]) -> bool:
     return any(
         any(e.lower() in (c.arxiv_id or "").lower() or e.lower() in c.title.lower() for e in expect)
         for c in answer.citations
     )
 
 
-def _evaluate_answers(engine: "Engine", path: str, kind: str, questions: Sequence[Question]) -> FileReport:
+def _evaluate_answers(engine: Engine, path: str, kind: str, questions: Sequence[Question]) -> FileReport:
     """Whole answers, once per retriever: the answerer's understanding of the
     question is the same for all three, so differences come from retrieval."""
     from index.answer import Turn
@@ -239,7 +240,11 @@ def _evaluate_answers(engine: "Engine", path: str, kind: str, questions: Sequenc
                 first = answerer.answer(q.turns[0], mode=mode)
                 answer = answerer.answer(q.turns[-1], history=[Turn(q.turns[0], first.text)], mode=mode)
                 first_ids = {c.paper_id for c in first.citations}
-                ok = _cites(first, q.expect) and bool(first_ids & {c.paper_id for c in answer.citations}) and _cites(answer, q.expect)
+                ok = (
+                    _cites(first, q.expect)
+                    and bool(first_ids & {c.paper_id for c in answer.citations})
+                    and _cites(answer, q.expect)
+                )
                 right.append(float(ok))
                 if q.contains:
                     quoted.append(float(q.contains.lower() in answer.text.lower()))
@@ -250,7 +255,9 @@ def _evaluate_answers(engine: "Engine", path: str, kind: str, questions: Sequenc
                 right.append(float(ok))
                 if q.expect:
                     cited.append(float(_cites(answer, q.expect)))
-                problem = None if ok else f"answered from {answer.weeks or 'no week'}" + (" (abstained)" if answer.abstained else "")
+                problem = (
+                    None if ok else f"answered from {answer.weeks or 'no week'}" + (" (abstained)" if answer.abstained else "")
+                )
             else:
                 answer = answerer.answer(q.q, mode=mode)
                 right.append(float(not answer.abstained))

@@ -11,8 +11,8 @@ is index/catalogue.py).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from index.lexical import STOPWORDS, tokenize
 from index.models import Paper
@@ -28,7 +28,9 @@ _INTRODUCED = re.compile(
     rf"\b(?:[Ii]ntroduc|[Pp]ropos|[Pp]resent|[Uu]nveil|[Rr]eleas|[Dd]evelop|[Ll]aunch|[Cc]all|[Nn]am|[Dd]ub|[Tt]erm)(?:e|es|ed|ing|s)?\s+[\"“]?({_NAME})"
 )
 #: The summary's own subject: a sentence opening with a name ("Coconut feeds ...").
-_OPENING_NAME = re.compile(rf"^[\"“]?({_NAME})[\"”]?,?\s+(?:is|are|feeds|uses|makes|trains|turns|adds|learns|shows|lets|keeps|combines|replaces|reaches|scales|beats|outperforms|achieves|introduces|extends|builds|improves|reduces|generates)\b")
+_OPENING_NAME = re.compile(
+    rf"^[\"“]?({_NAME})[\"”]?,?\s+(?:is|are|feeds|uses|makes|trains|turns|adds|learns|shows|lets|keeps|combines|replaces|reaches|scales|beats|outperforms|achieves|introduces|extends|builds|improves|reduces|generates)\b"
+)
 _DATE_PREFIX = re.compile(r"^[A-Z][a-z]{2,8}\.?\s+\d{1,2},\s*[^.]{0,200}\.\s+")
 _ARTICLE = re.compile(r"(?i)^(?:the|a|an)\s+")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
@@ -62,7 +64,7 @@ def introduced_names(paper: Paper) -> set[str]:
 
 @dataclass
 class CatalogueFacts:
-    """Weeks, names and titles of one catalogue version.
+    """Weeks, sources, names and titles of one catalogue version.
 
     Title names are indexed up front; names a summary introduces are looked
     for only in the few papers that contain the asked name (``candidates``,
@@ -74,11 +76,14 @@ class CatalogueFacts:
     doc_freq: Callable[[str], int]
     candidates: Callable[[str], Sequence[Paper]]
     weeks: list[str] = field(init=False)
+    #: The digest files and URLs the papers were read from.
+    sources: list[str] = field(init=False)
     _by_name: dict[str, list[Paper]] = field(init=False, repr=False)
     _by_title: dict[str, Paper] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.weeks = sorted({w for p in self.papers for w in p.weeks})
+        self.sources = sorted({m.source for p in self.papers for m in p.sources})
         self._by_name = {}
         self._by_title = {}
         for paper in self.papers:

@@ -13,20 +13,24 @@ a failing store simply makes the next poll try again.  A source that cannot be
 read (timeout, 404, not a digest) is recorded as failing with its reason and
 keeps its last good validators, so it is fetched in full next round.
 
-Nothing here knows about Discord: the bot only decides *when* to call
-:meth:`index.engine.Engine.refresh`.
+The whole poll (probe every source → parse the changed ones → merge → ingest →
+settle the ledger) is :class:`Refresher`.  Nothing here knows about Discord: the
+bot only decides *when* to call :meth:`index.engine.Engine.refresh`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from index.models import Skipped
-from index.sources import LoadedSource, accept_bytes, fetch_url, load_sources
+from index.identity import merge_papers
+from index.models import ParseResult, Skipped
+from index.sources import LoadedSource, accept_bytes, fetch_url, load_sources, parse_loaded
 from index.sqlitedb import Schema, SQLiteFile
 
 if TYPE_CHECKING:
@@ -71,7 +75,7 @@ class SourceRecord:
 
 
 @dataclass
-class Probe:
+class SourceProbe:
     """One source checked against its record: what to ingest and what to remember."""
 
     spec: str
@@ -104,7 +108,7 @@ class RefreshReport:
     """One poll: every source's outcome and, when something changed, the ingest."""
 
     checks: list[SourceCheck] = field(default_factory=list)
-    ingest: "IngestReport | None" = None
+    ingest: IngestReport | None = None
 
     def specs(self, status: Status) -> list[str]:
         return [c.spec for c in self.checks if c.status == status]
@@ -114,12 +118,12 @@ def is_url(spec: str) -> bool:
     return spec.startswith(("http://", "https://"))
 
 
-def probe(spec: str, record: SourceRecord | None, *, max_bytes: int, timeout: float) -> Probe:
+def probe(spec: str, record: SourceRecord | None, *, max_bytes: int, timeout: float) -> SourceProbe:
     """Has ``spec`` changed since ``record``?  Reads it (conditionally for URLs); never raises."""
     if is_url(spec):
         return _probe_url(spec, record, max_bytes=max_bytes, timeout=timeout)
     loaded, skipped = load_sources([spec], max_bytes=max_bytes, timeout=timeout)
-    result = Probe(spec, "changed", record, loaded=loaded, skipped=skipped)
+    result = SourceProbe(spec, "changed", record, loaded=loaded, skipped=skipped)
     if not loaded:
         result.fail("; ".join(s.reason for s in skipped) or "nothing to read")
         return result
@@ -134,7 +138,7 @@ def probe(spec: str, record: SourceRecord | None, *, max_bytes: int, timeout: fl
     return result
 
 
-def _probe_url(spec: str, record: SourceRecord | None, *, max_bytes: int, timeout: float) -> Probe:
+def _probe_url(spec: str, record: SourceRecord | None, *, max_bytes: int, timeout: float) -> SourceProbe:
     # Validators are sent only for a copy that was really ingested.
     known = record if record is not None and record.sha256 else None
     fetched = fetch_url(
@@ -145,8 +149,8 @@ def _probe_url(spec: str, record: SourceRecord | None, *, max_bytes: int, timeou
         last_modified=known.last_modified if known else None,
     )
     if isinstance(fetched, Skipped):
-        return Probe(spec, "failed", record, reason=fetched.reason)
-    result = Probe(spec, "changed", record, etag=fetched.etag, last_modified=fetched.last_modified)
+        return SourceProbe(spec, "failed", record, reason=fetched.reason)
+    result = SourceProbe(spec, "changed", record, etag=fetched.etag, last_modified=fetched.last_modified)
     if fetched.not_modified and known:
         result.status = "unchanged"
         result.sha256 = known.sha256
@@ -190,7 +194,7 @@ class SourceLedger:
         )
         return [SourceRecord(*row) for row in rows]
 
-    def settle(self, result: Probe, now: float) -> None:
+    def settle(self, result: SourceProbe, now: float) -> None:
         """Remember what a poll learnt about one source.
 
         Call only once the changed sources are safely ingested.  An unchanged
@@ -202,7 +206,7 @@ class SourceLedger:
         self.db.run(lambda db: db.execute(*statement), write=True)
 
     @staticmethod
-    def _settle_statement(result: Probe, now: float) -> tuple[str, tuple[Any, ...]] | None:
+    def _settle_statement(result: SourceProbe, now: float) -> tuple[str, tuple[Any, ...]] | None:
         old = result.record
         if result.status == "failed":
             return (
@@ -226,3 +230,44 @@ class SourceLedger:
             "UPDATE sources SET etag = ?, last_modified = ?, error = NULL, failed_at = NULL WHERE spec = ?",
             (*validators, result.spec),
         )
+
+
+class Refresher:
+    """One poll of the digest sources: probe each against the ledger, parse the
+    changed ones, merge their papers into one batch, hand it to ``ingest``, and
+    only then settle the ledger, so a failed ingest is simply retried next poll."""
+
+    def __init__(
+        self, ledger: SourceLedger, ingest: Callable[[ParseResult], IngestReport], *, max_bytes: int, timeout: float
+    ) -> None:
+        self.ledger = ledger
+        self.ingest = ingest
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+
+    def refresh(self, specs: Sequence[str]) -> RefreshReport:
+        """Ingest the sources among ``specs`` that changed since the last refresh.
+        A source that cannot be read is reported and retried next time; the others
+        still go through.  Blocking: call it off the event loop."""
+        probes = [probe(spec, self.ledger.get(spec), max_bytes=self.max_bytes, timeout=self.timeout) for spec in specs]
+        batch = ParseResult()
+        for result in probes:
+            if result.status != "changed":
+                continue
+            parsed = parse_loaded(result.loaded, result.skipped)
+            if not parsed.papers:
+                result.fail("no papers found: is this a digest?")
+                continue
+            batch.papers.extend(parsed.papers)
+            batch.skipped.extend(parsed.skipped)
+        report = RefreshReport()
+        if batch.papers:
+            batch.papers = merge_papers(batch.papers)
+            report.ingest = self.ingest(batch)
+        now = time.time()
+        for result in probes:
+            self.ledger.settle(result, now)
+            report.checks.append(SourceCheck(result.spec, result.status, result.reason))
+            if result.status == "failed":
+                log.warning("digest source %s failed (%s); retrying at the next poll", result.spec, result.reason)
+        return report

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 
@@ -126,8 +126,8 @@ class LexicalIndex:
             self._bm25.index(corpus, show_progress=False)
         self.vocab = set(self._bm25.vocab_dict) if corpus else set()
         self.doc_freq: dict[str, int] = {}
-        for terms in self.doc_terms:
-            for term in terms:
+        for doc in self.doc_terms:
+            for term in doc:
                 self.doc_freq[term] = self.doc_freq.get(term, 0) + 1
 
     def scores(self, query: str) -> np.ndarray:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from config import Settings
@@ -61,17 +62,20 @@ class ChatModel:
         return text
 
 
-def build_chat_model(settings: "Settings") -> ChatModel | None:
+def build_chat_model(settings: Settings) -> ChatModel | None:
     """The configured LLM, or None for the extractive (model-free) answerer."""
     backend = settings.llm_backend
     if backend == "extractive":
         return None
     timeout = settings.llm_timeout
+    model = settings.llm_model
+    if not model:  # Settings refuses a model backend without one; this is for hand-built settings
+        raise LLMError(f"PAPERBOT_LLM={backend} needs PAPERBOT_LLM_MODEL")
     if backend == "openai":
         from llama_index.llms.openai_like import OpenAILike
 
-        llm = OpenAILike(
-            model=settings.llm_model,
+        openai_llm = OpenAILike(
+            model=model,
             api_base=settings.llm_base_url,
             api_key=settings.llm_api_key.reveal() or "not-needed",
             is_chat_model=True,
@@ -81,24 +85,24 @@ def build_chat_model(settings: "Settings") -> ChatModel | None:
             timeout=timeout,
             max_retries=0,
         )
-        return ChatModel(llm, f"openai:{settings.llm_model}", timeout)
+        return ChatModel(openai_llm, f"openai:{model}", timeout)
     if backend == "ollama":
         from llama_index.llms.ollama import Ollama
 
-        llm = Ollama(
-            model=settings.llm_model,
+        ollama_llm = Ollama(
+            model=model,
             base_url=settings.llm_base_url or "http://127.0.0.1:11434",
             request_timeout=timeout,
             context_window=8192,
             temperature=0.1,
         )
-        return ChatModel(llm, f"ollama:{settings.llm_model}", timeout)
+        return ChatModel(ollama_llm, f"ollama:{model}", timeout)
     if backend == "llamacpp":
-        return ChatModel(_llama_cpp(settings), f"llamacpp:{settings.llm_model}", timeout)
+        return ChatModel(_llama_cpp(settings), f"llamacpp:{model}", timeout)
     raise LLMError(f"unknown LLM backend {backend!r}")
 
 
-def _llama_cpp(settings: "Settings") -> Any:
+def _llama_cpp(settings: Settings) -> Any:
     """An in-process GGUF model (the ``local-llm`` extra); never downloads."""
     from pathlib import Path
 

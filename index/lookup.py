@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import logging
 import math
-from itertools import chain, islice
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from itertools import chain, islice
+from typing import Any
 
 import numpy as np
 from rapidfuzz import fuzz, process

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -67,7 +68,7 @@ class Block:
     level: int = 0
     #: A paragraph wholly in bold or italics (``***Oct 06***``): digests use those as headings.
     emphasised: bool = False
-    blocks: list["Block"] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
 

@@ -57,7 +57,7 @@ class Paper:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Paper":
+    def from_dict(cls, data: dict[str, Any]) -> Paper:
         values = dict(data)
         values["sources"] = [Mention(**m) for m in values.get("sources", [])]
         known = {f for f in cls.__dataclass_fields__}

@@ -16,9 +16,10 @@ import errno
 import logging
 import os
 import time
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from llama_index.core import Document
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -40,6 +41,7 @@ from index.store import (
     StoreUnavailable,
     paper_record_json,
 )
+from index.text import truncate
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +84,7 @@ class IngestReport:
             "new": self.new,
             "updated": self.updated,
             "unchanged": self.unchanged,
-            "skipped": [{"source": s.source, "line": s.line, "reason": s.reason} for s in self.skipped],
+            "skipped": [asdict(s) for s in self.skipped],
         }
 
 
@@ -92,14 +94,14 @@ def paper_document(paper: Paper) -> Document:
     body = "\n\n".join(part for part in (paper.headline, paper.summary) if part) or paper.title
     metadata = {
         "paper_id": paper.paper_id,
-        "title": _clip(paper.title, _EMBED_LIMITS["title"]),
+        "title": truncate(paper.title, _EMBED_LIMITS["title"]),
         "url": paper.url or "",
         "arxiv_id": paper.arxiv_id or "",
         "date": paper.date or "",
         "date_int": _date_int(paper.date),
         "week": paper.week or "",
-        "orgs": _clip(", ".join(paper.orgs), _EMBED_LIMITS["orgs"]),
-        "topics": _clip(", ".join(paper.topics), _EMBED_LIMITS["topics"]),
+        "orgs": truncate(", ".join(paper.orgs), _EMBED_LIMITS["orgs"]),
+        "topics": truncate(", ".join(paper.topics), _EMBED_LIMITS["topics"]),
         PAPER_JSON_KEY: paper_record_json(paper),
     }
     _fit_metadata(metadata)
@@ -125,11 +127,7 @@ def _fit_metadata(metadata: dict[str, Any]) -> None:
         if len(tokenizer(text)) <= _EMBED_METADATA_TOKENS:
             return
         longest = max(_EMBED_KEYS, key=lambda k: len(metadata[k]))
-        metadata[longest] = _clip(metadata[longest], max(len(metadata[longest]) * 3 // 4, 2))
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+        metadata[longest] = truncate(metadata[longest], max(len(metadata[longest]) * 3 // 4, 2))
 
 
 def _date_int(date: str | None) -> int:
@@ -236,7 +234,7 @@ class Ingestor:
             log.warning("could not record a new catalogue version; other processes see this ingest late", exc_info=True)
 
     def _write(self, papers: Sequence[Paper], progress: Progress | None) -> None:
-        pipeline = self._pipeline()
+        pipeline, docstore = self._pipeline()
         done = 0
         persisted_at = time.monotonic()
         for start in range(0, len(papers), BATCH_PAPERS):
@@ -246,13 +244,13 @@ class Ingestor:
                 # Chunks may exist without a docstore entry (a crash mid-ingest, or
                 # another machine's ingest into a shared server): clear them first so
                 # a paper never ends up with two sets of chunks.
-                self.store.delete_chunks([p.paper_id for p in batch if pipeline.docstore.get_document_hash(p.paper_id) is None])
+                self.store.delete_chunks([p.paper_id for p in batch if docstore.get_document_hash(p.paper_id) is None])
                 pipeline.run(documents=[paper_document(p) for p in batch])
                 # The docstore file holds every paper, so writing it after each batch
                 # would make a large ingest quadratic; a crash between writes only
                 # leaves chunks that the line above clears on the next run.
                 if last or time.monotonic() - persisted_at >= PERSIST_EVERY_S:
-                    self._persist(pipeline)
+                    self._persist(docstore)
                     persisted_at = time.monotonic()
             except StoreUnavailable:
                 raise
@@ -273,19 +271,21 @@ class Ingestor:
             return "the disk is full"
         return storage_problem(self.docstore_path.parent) or f"{type(exc).__name__}: {str(exc)[:200]}"
 
-    def _pipeline(self) -> IngestionPipeline:
+    def _pipeline(self) -> tuple[IngestionPipeline, SimpleDocumentStore]:
+        """The ingestion pipeline and its docstore (what was embedded, by paper id)."""
         docstore = (
             SimpleDocumentStore.from_persist_path(str(self.docstore_path))
             if self.docstore_path.is_file()
             else SimpleDocumentStore()
         )
-        return IngestionPipeline(
+        pipeline = IngestionPipeline(
             transformations=[*_chunking(), self.embed_model],
             docstore=docstore,
             vector_store=self.store.vector_store(),
             docstore_strategy=DocstoreStrategy.UPSERTS,
             disable_cache=True,
         )
+        return pipeline, docstore
 
     @staticmethod
     def texts_to_embed(papers: Sequence[Paper]) -> list[str]:
@@ -297,11 +297,11 @@ class Ingestor:
             nodes = transform(nodes)
         return [node.get_content(metadata_mode=MetadataMode.EMBED) for node in nodes]
 
-    def _persist(self, pipeline: IngestionPipeline) -> None:
+    def _persist(self, docstore: SimpleDocumentStore) -> None:
         """Write the docstore atomically: a crash mid-write must not corrupt it."""
         self.docstore_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.docstore_path.with_suffix(".json.tmp")
-        pipeline.docstore.persist(str(tmp))
+        docstore.persist(str(tmp))
         os.replace(tmp, self.docstore_path)
 
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal, Sequence
+from typing import TYPE_CHECKING, Literal
 
 from index.lexical import STOPWORDS, raw_words
 
@@ -97,7 +98,8 @@ _FRAMING = re.compile(
     r"""(?ix)
     ^\s*(?:hey|hi|hello|ok(?:ay)?|so|please|pls)[,!\s]+
   | \b(?:can|could|would|will)\s+you\s+(?:please\s+)?
-  | \bwhat\s+(?:did|do|does|have|has)\s+(?:the\s+)?(?:digests?|newsletters?|you|paperbot)\s+(?:say|said|write|wrote|tell\s+us|have|cover|got)\s*(?:about|on|regarding)?\b
+  | \bwhat\s+(?:did|do|does|have|has)\s+(?:the\s+)?(?:digests?|newsletters?|you|paperbot)
+      \s+(?:say|said|write|wrote|tell\s+us|have|cover|got)\s*(?:about|on|regarding)?\b
   | \bwhat\s+(?:is|was)\s+(?:said|written)\s+(?:about|on)\b
   | \btell\s+me\s+(?:more\s+)?(?:about|on)\b
   | \bwhat(?:'s|’s|\s+is|\s+are)\s+the\s+(?:work|research|news|story)\s+(?:on|about|in)\b
@@ -330,7 +332,7 @@ def _parse_date(phrase: str, newest: dt.date) -> tuple[dt.date, str] | None:
 
 
 @lru_cache(maxsize=8)
-def _date_parser(newest: dt.date) -> "DateDataParser":
+def _date_parser(newest: dt.date) -> DateDataParser:
     """English only, relative to the newest digest week (one parser per catalogue's newest week)."""
     from dateparser.date import DateDataParser
 
@@ -409,10 +411,14 @@ ASPECTS: tuple[Aspect, ...] = (
     ),
     Aspect(
         "results",
-        re.compile(r"(?i)\b(?:results?|perform\w*|how\s+(?:well|good)|accura\w+|scores?|benchmarks?|sota|state[- ]of[- ]the[- ]art|better|beat|outperform\w*|improve\w*|findings?|find|found|show)\b"),
+        re.compile(
+            r"(?i)\b(?:results?|perform\w*|how\s+(?:well|good)|accura\w+|scores?|benchmarks?|sota|state[- ]of[- ]the[- ]art"
+            r"|better|beat|outperform\w*|improve\w*|findings?|find|found|show)\b"
+        ),
         re.compile(
             r"(?i)\boutperform\w*|\bstate[- ]of[- ]the[- ]art\b|\bsota\b|\bachiev\w+|\bscor\w+|\baccura\w+|\d+(?:\.\d+)?\s?%"
-            r"|\bwin rate\b|\bsurpass\w*|\bbeats?\b|\bbetter than\b|\bmatches\b|\bimprov\w+|\breveal\w*|\bfind(?:s|ings)\b|\bshows?\b"
+            r"|\bwin rate\b|\bsurpass\w*|\bbeats?\b|\bbetter than\b|\bmatches\b|\bimprov\w+|\breveal\w*"
+            r"|\bfind(?:s|ings)\b|\bshows?\b"
             r"|\bpreferred\b|\brated\b"
         ),
         "its results",
@@ -438,7 +444,9 @@ ASPECTS: tuple[Aspect, ...] = (
     Aspect(
         "method",
         re.compile(r"(?i)\b(?:how\s+does|how\s+do|how\s+is|work|works|method|approach|architecture|technique|idea|trick)\b"),
-        re.compile(r"(?i)\bpropos\w+|\bintroduc\w+|\buses?\b|\busing\b|\bby\s+\w+ing\b|\barchitecture\b|\bmethod\b|\bapproach\b|\bframework\b"),
+        re.compile(
+            r"(?i)\bpropos\w+|\bintroduc\w+|\buses?\b|\busing\b|\bby\s+\w+ing\b|\barchitecture\b|\bmethod\b|\bapproach\b|\bframework\b"
+        ),
         "how it works",
     ),
 )

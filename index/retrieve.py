@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Literal, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from index.facts import CatalogueFacts
 from index.lexical import STOPWORDS, LexicalIndex, raw_words, tokenize
 from index.models import Paper
 
@@ -27,6 +30,9 @@ if TYPE_CHECKING:
     from index.store import PaperStore
 
 log = logging.getLogger(__name__)
+
+#: Papers whose summaries are checked for a name a question gives (the best lexical matches).
+NAME_CANDIDATES = 20
 
 Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
@@ -109,7 +115,7 @@ class Retriever:
     """Searches the paper catalogue; built once per catalogue version."""
 
     def __init__(
-        self, papers: Sequence[Paper], store: "PaperStore", embed_query: Callable[[str], Sequence[float]]
+        self, papers: Sequence[Paper], store: PaperStore, embed_query: Callable[[str], Sequence[float]]
     ) -> None:
         self.papers = list(papers)
         self.store = store
@@ -133,6 +139,20 @@ class Retriever:
             title_words = self._titles[i].split()
             if len(title_words) >= _TITLE_MIN_WORDS:
                 self._by_title_word.setdefault(title_words[0], set()).add(i)
+
+    @cached_property
+    def facts(self) -> CatalogueFacts:
+        """Weeks, sources and paper names of this catalogue version, built on first
+        use and then shared by every answer and front-end view of the version; the
+        names a summary introduces are looked for in the best BM25 matches."""
+        lexical = self.lexical
+
+        def candidates(name: str) -> list[Paper]:
+            scores = lexical.scores(name)
+            top = [int(i) for i in np.argsort(-scores)[:NAME_CANDIDATES] if scores[i] > 0]
+            return [lexical.papers[i] for i in top]
+
+        return CatalogueFacts(self.papers, lambda term: lexical.doc_freq.get(term, 0), candidates)
 
     def search(
         self, query: str, k: int = 10, mode: Mode = "hybrid", filters: SearchFilters | None = None

@@ -30,11 +30,12 @@ import os
 import pickle
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from index.catalogue import Catalogue
 
@@ -121,7 +122,7 @@ def _load_without_gc(f: BinaryIO) -> Any:
 
 
 def load(
-    path: Path, version: "CatalogueVersion", store: "PaperStore", embed_query: Callable[[str], Sequence[float]]
+    path: Path, version: CatalogueVersion, store: PaperStore, embed_query: Callable[[str], Sequence[float]]
 ) -> Catalogue | None:
     """The catalogue saved for exactly ``version`` by this code, or None."""
     from index.retrieve import Retriever

@@ -14,9 +14,9 @@ import re
 import stat
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from index.digests import merge_papers, parse_digest
 from index.models import ParseResult, Skipped

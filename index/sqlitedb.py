@@ -29,10 +29,11 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Literal, TypeVar
+from typing import Literal, TypeVar
 
 T = TypeVar("T")
 

@@ -20,15 +20,17 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from index.models import Paper
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import Metadata, Where
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
     from config import Settings
@@ -79,7 +81,7 @@ class IndexMissing(RuntimeError):
         self.where = where
 
 
-def index_location(settings: "Settings") -> str:
+def index_location(settings: Settings) -> str:
     """Where the index lives, as users name it: the data dir, or the server and database."""
     if settings.chroma_host:
         return (
@@ -130,7 +132,7 @@ def collection_name(embed_model: str) -> str:
     return f"papers-{digest}"
 
 
-def open_client(settings: "Settings", create: bool = True) -> "ClientAPI":
+def open_client(settings: Settings, create: bool = True) -> ClientAPI:
     """Open Chroma as configured; raise :class:`StoreUnavailable` with a clear reason.
 
     With ``create=False`` nothing is created: no data dir, no ``chroma/`` folder, no
@@ -169,7 +171,7 @@ def open_client(settings: "Settings", create: bool = True) -> "ClientAPI":
         raise StoreUnavailable(f"cannot open {where}: {type(exc).__name__}: {exc}") from exc
 
 
-def _http_client(host: str, port: int, database: str, chroma_settings: Any, create: bool) -> "ClientAPI":
+def _http_client(host: str, port: int, database: str, chroma_settings: Any, create: bool) -> ClientAPI:
     """``HttpClient`` on ``database``, creating the database on first use (if ``create``).
 
     One Chroma server can hold several paperbots (or test runs), each in its own
@@ -196,7 +198,7 @@ def _http_client(host: str, port: int, database: str, chroma_settings: Any, crea
 class PaperStore:
     """Papers and their vectors in one Chroma collection."""
 
-    def __init__(self, client: "ClientAPI", name: str, create: bool = True, location: str = "") -> None:
+    def __init__(self, client: ClientAPI, name: str, create: bool = True, location: str = "") -> None:
         """``create=False``: a missing collection raises :class:`IndexMissing` naming
         ``location`` instead of being created (a store opened only to read)."""
         self._client = client
@@ -207,13 +209,13 @@ class PaperStore:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, settings: "Settings", name: str, create: bool = True) -> "PaperStore":
+    def open(cls, settings: Settings, name: str, create: bool = True) -> PaperStore:
         """The store as configured; ``create=False`` opens only an index that exists
         and raises :class:`IndexMissing` otherwise (see :func:`open_client`)."""
         return cls(open_client(settings, create), name, create, index_location(settings))
 
     @property
-    def collection(self) -> "Collection":
+    def collection(self) -> Collection:
         with self._lock:
             if self._collection is None:
                 try:
@@ -230,7 +232,7 @@ class PaperStore:
                     raise StoreUnavailable(f"cannot open collection {self.name}: {exc}") from exc
             return self._collection
 
-    def _get_collection(self) -> "Collection":
+    def _get_collection(self) -> Collection:
         from chromadb.errors import NotFoundError
 
         if self._create:
@@ -276,7 +278,7 @@ class PaperStore:
         log.info("catalogue version of %s is now %s", self.name, meta[VERSION_KEY])
         return CatalogueVersion(str(collection.id), str(meta[VERSION_KEY]), float(meta[CHANGED_AT_KEY]))
 
-    def vector_store(self) -> "ChromaVectorStore":
+    def vector_store(self) -> ChromaVectorStore:
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
         return ChromaVectorStore(chroma_collection=self.collection)
@@ -315,9 +317,7 @@ class PaperStore:
             return []
         by_id: dict[str, Paper] = {}
         for batch in _batches(wanted):
-            page = self.collection.get(
-                where={"$and": [{CHUNK_KEY: 0}, {"paper_id": {"$in": batch}}]}, include=["metadatas"]
-            )
+            page = self.collection.get(where=_first_chunks_where(_where_in("paper_id", batch)), include=["metadatas"])
             by_id.update((p.paper_id, p) for p in filter(None, map(_paper_from_metadata, page["metadatas"] or [])))
         return [by_id[i] for i in wanted if i in by_id]
 
@@ -327,9 +327,7 @@ class PaperStore:
         wanted = sorted(set(filter(None, arxiv_ids)))
         found: dict[str, Paper] = {}
         for batch in _batches(wanted):
-            page = self.collection.get(
-                where={"$and": [{CHUNK_KEY: 0}, {"arxiv_id": {"$in": batch}}]}, include=["metadatas"]
-            )
+            page = self.collection.get(where=_first_chunks_where(_where_in("arxiv_id", batch)), include=["metadatas"])
             found.update((p.paper_id, p) for p in filter(None, map(_paper_from_metadata, page["metadatas"] or [])))
         return sorted(found.values(), key=lambda p: p.paper_id)
 
@@ -341,11 +339,10 @@ class PaperStore:
         if not by_id:
             return
         for batch in _batches(list(by_id)):
-            found = self.collection.get(
-                where={"$and": [{CHUNK_KEY: 0}, {"paper_id": {"$in": batch}}]}, include=["metadatas"]
-            )
-            ids, metadatas = [], []
-            for chunk_id, meta in zip(found["ids"], found["metadatas"] or []):
+            found = self.collection.get(where=_first_chunks_where(_where_in("paper_id", batch)), include=["metadatas"])
+            ids: list[str] = []
+            metadatas: list[Metadata] = []
+            for chunk_id, meta in zip(found["ids"], found["metadatas"] or [], strict=False):
                 paper = by_id.get(str((meta or {}).get("paper_id", "")))
                 if paper is not None:
                     ids.append(chunk_id)
@@ -358,7 +355,7 @@ class PaperStore:
         if not paper_ids:
             return
         for batch in _batches(list(paper_ids)):
-            found = self.collection.get(where={"paper_id": {"$in": batch}}, include=[])
+            found = self.collection.get(where=_where_in("paper_id", batch), include=[])
             if found["ids"]:
                 self.collection.delete(ids=found["ids"])
 
@@ -375,23 +372,38 @@ class PaperStore:
         hits = [
             hit
             for batch in _batches(list(paper_ids))
-            for hit in self._query(embedding, min(n, total), {"paper_id": {"$in": batch}})
+            for hit in self._query(embedding, min(n, total), _where_in("paper_id", batch))
         ]
         return sorted(hits, key=lambda h: -h.similarity)[:n]
 
-    def _query(self, embedding: Sequence[float], n: int, where: dict[str, Any] | None) -> list[DenseHit]:
+    def _query(self, embedding: Sequence[float], n: int, where: Where | None) -> list[DenseHit]:
+        queries: list[Sequence[float]] = [embedding]
         result = self.collection.query(
-            query_embeddings=[list(embedding)],
+            query_embeddings=queries,
             n_results=n,
             where=where,
             include=["metadatas", "distances", "documents"],
         )
+        metadatas, distances = result["metadatas"], result["distances"]
+        if not metadatas or not distances:
+            return []
         hits: list[DenseHit] = []
         for meta, distance, doc in zip(
-            result["metadatas"][0], result["distances"][0], (result.get("documents") or [[]])[0] or []
+            metadatas[0], distances[0], (result.get("documents") or [[]])[0] or [], strict=False
         ):
             hits.append(DenseHit(str(meta.get("paper_id", "")), 1.0 - float(distance), doc or ""))
         return hits
+
+
+def _where_in(key: str, values: Sequence[str]) -> Where:
+    """Chroma's filter "the metadata ``key`` is one of ``values``"."""
+    members: dict[Literal["$in", "$nin"], list[str | int | float | bool]] = {"$in": list(values)}
+    return {key: members}
+
+
+def _first_chunks_where(clause: Where) -> Where:
+    """``clause``, on the first chunk of each paper only (the one holding the paper record)."""
+    return {"$and": [{CHUNK_KEY: 0}, clause]}
 
 
 def _batches(ids: list[str]) -> Iterator[list[str]]:

@@ -11,7 +11,10 @@ import re
 
 _RULES: tuple[tuple[str, str], ...] = (
     ("long-context", r"long[- ]context|context window|context length|million[- ]token|needle|haystack|long[- ]document"),
-    ("multimodal", r"multimodal|multi-modal|vision[- ]language|\bvlms?\b|\bmllms?\b|image[- ]text|text[- ]to[- ]image|visual question"),
+    (
+        "multimodal",
+        r"multimodal|multi-modal|vision[- ]language|\bvlms?\b|\bmllms?\b|image[- ]text|text[- ]to[- ]image|visual question",
+    ),
     ("video", r"\bvideos?\b"),
     ("speech & audio", r"\bspeech\b|\baudio\b|voice|spoken"),
     ("agents", r"\bagents?\b|agentic|tool use|tool-use|multi-agent"),

@@ -39,7 +39,7 @@ def llm_answerer(engine: Engine, fake: FakeOpenAI, timeout: float = 5.0) -> Answ
         },
         dotenv_path=None,
     )
-    return Answerer(engine.retriever, build_chat_model(settings), top_k=5)
+    return Answerer(engine._retriever, build_chat_model(settings), top_k=5)
 
 
 # -- retrieval quality -------------------------------------------------------------

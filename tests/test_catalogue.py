@@ -205,7 +205,7 @@ def test_questions_during_repeated_refreshes_always_see_one_whole_catalogue(tmp_
     data = tmp_path / "data"
     bot = Engine(settings(data))
     bot.ingest([digests[0]])
-    bot.warm()
+    bot.warm_up()
     seen: dict[str, frozenset[str]] = {}
     errors: list[BaseException] = []
     stop = threading.Event()

@@ -39,7 +39,6 @@ from config import Settings
 from index.answer import Answer, Citation
 from index.engine import Engine
 from index.models import Mention, ParseResult, Paper
-from index.pipeline import Ingestor
 from tests.conftest import REPO_ROOT
 from tests.support.announce import MONDAY, SUNDAY, Clock, announcer
 from tests.support.bot import bot_session, clean_env, run_paperbot
@@ -86,8 +85,7 @@ def paper(
 def engine_with(data_dir: Path, papers: list[Paper], env: dict[str, str] | None = None) -> Engine:
     """An engine whose index holds exactly ``papers``, ingested by the real pipeline."""
     engine = Engine(Settings.from_env(environ=env or {}, dotenv_path=None, data_dir=data_dir))
-    Ingestor(engine.store, engine.embed_model, engine.docstore_dir).ingest(ParseResult(papers=papers))
-    engine.invalidate()
+    engine._ingest_parsed(ParseResult(papers=papers))
     return engine
 
 

@@ -321,13 +321,9 @@ class SpyEngine:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.engine, name)
 
-    def ask(self, question: str, history: Any = (), filters: Any = None) -> Any:
+    def ask(self, question: str, history: Any = (), filters: Any = None, *, prefer_week: Any = None) -> Any:
         self.calls.append(("ask", question))
-        return self.engine.ask(question, history, filters)
-
-    def ask_week(self, question: str, week: str, history: Any = ()) -> Any:
-        self.calls.append(("ask", question))
-        return self.engine.ask_week(question, week, history)
+        return self.engine.ask(question, history, filters, prefer_week=prefer_week)
 
     def find_papers(self, query: str, limit: int = 5) -> Any:
         self.calls.append(("paper", query))

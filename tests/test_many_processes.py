@@ -154,7 +154,7 @@ def test_embedded_two_processes_on_one_data_dir(tmp_path: Path) -> None:
     data = tmp_path / "data"
     ingest_process(tmp_path, data, {}, first)
     bot_engine = Engine(Settings.from_env(environ={}, dotenv_path=None, data_dir=data))
-    bot_engine.warm()
+    bot_engine.warm_up()
     before = bot_engine.catalogue_version()
     assert ingest_process(tmp_path, data, {}, second)["new"] == 1
     assert bot_engine.catalogue_version().stamp != before.stamp

@@ -42,26 +42,28 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord.ext import commands, tasks
 
 from bot.app import THREAD_ALREADY_CREATED
-from bot.discord_render import Announcement, Outgoing, announcement
+from bot.discord_render import Announcement, MessagePart, announcement
 from bot.schedule import WeeklySlot, utc_text
 from bot.state import Progress
 
 if TYPE_CHECKING:
+    from discord.abc import MessageableChannel
+
     from bot.app import PaperBot
     from bot.state import Subscription
-    from index.freshness import RefreshReport
+    from index import RefreshReport
 
 log = logging.getLogger(__name__)
 
 #: Threads opened under announcements stay open for a week of questions.
-THREAD_ARCHIVE_MINUTES = 10080
+THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080
 #: Messages read back when checking whether an interrupted post reached Discord.
 HISTORY_LOOKUP = 50
 #: How far before its claim an interrupted post is looked for (clocks differ a little).
@@ -101,7 +103,7 @@ def describe_failure(exc: discord.HTTPException) -> str:
 
 
 class AnnounceCog(commands.Cog):
-    def __init__(self, bot: "PaperBot") -> None:
+    def __init__(self, bot: PaperBot) -> None:
         self.bot = bot
         self.slot = WeeklySlot.from_settings(bot.settings.announce_weekday, bot.settings.announce_time)
         self._run_lock = asyncio.Lock()
@@ -140,11 +142,11 @@ class AnnounceCog(commands.Cog):
     async def _poll_after_ready(self) -> None:
         await self.bot.wait_until_ready()
 
-    async def refresh_sources(self) -> "RefreshReport | None":
+    async def refresh_sources(self) -> RefreshReport | None:
         """Ingest what changed in the configured sources; None when the poll failed as a whole."""
         async with self._refresh_lock:
             try:
-                report = await self.bot.blocking(self.bot.engine.refresh, self.bot.settings.sources)
+                report = await self.bot.to_thread(self.bot.engine.refresh, self.bot.settings.sources)
             except Exception:
                 log.exception("polling the digest sources failed; retrying at the next poll")
                 return None
@@ -161,7 +163,7 @@ class AnnounceCog(commands.Cog):
     async def handled_slot(self) -> datetime | None:
         """The last slot fully handled (stored, so restarts know it)."""
         if self._handled is None:
-            stored = await self.bot.blocking(self.bot.state.last_slot)
+            stored = await self.bot.to_thread(self.bot.state.last_slot)
             self._handled = datetime.fromisoformat(stored) if stored else None
         return self._handled
 
@@ -182,17 +184,17 @@ class AnnounceCog(commands.Cog):
                 return []
             log.info("announcement slot %s is due", utc_text(slot))
             deliveries = await self._announce_newest()
-            await self.bot.blocking(self.bot.state.set_last_slot, slot.isoformat())
+            await self.bot.to_thread(self.bot.state.set_last_slot, slot.isoformat())
             self._handled = slot
             return deliveries
 
     async def _announce_newest(self) -> list[Delivery]:
-        subscriptions = await self.bot.blocking(self.bot.state.subscriptions)
+        subscriptions = await self.bot.to_thread(self.bot.state.subscriptions)
         if not subscriptions:
             return []
         if self.bot.settings.sources:
             await self.refresh_sources()  # a digest published just before the slot makes it in
-        week, papers = await self.bot.blocking(self.bot.engine.week_papers, None)
+        week, papers = await self.bot.to_thread(self.bot.engine.week_papers, None)
         if week is None:
             log.info("no digest is indexed yet; nothing to announce")
             return []
@@ -208,11 +210,11 @@ class AnnounceCog(commands.Cog):
                 # stays unconfirmed, so the next run reports it instead of posting twice.
                 log.exception("announcing week %s in channel %s failed", week, subscription.channel_id)
                 problem = f"the last attempt failed unexpectedly ({type(exc).__name__}); see the bot's log"
-                await self.bot.blocking(self.bot.state.record_problem, subscription.channel_id, problem)
+                await self.bot.to_thread(self.bot.state.record_problem, subscription.channel_id, problem)
                 deliveries.append(Delivery(subscription.channel_id, week, "failed", problem))
         return deliveries
 
-    async def _deliver(self, subscription: "Subscription", rendered: Announcement) -> Delivery:
+    async def _deliver(self, subscription: Subscription, rendered: Announcement) -> Delivery:
         state = self.bot.state
         channel_id, week = subscription.channel_id, rendered.week
         if subscription.last_week is not None and subscription.last_week >= week:
@@ -221,10 +223,10 @@ class AnnounceCog(commands.Cog):
             channel = await self._channel(channel_id)
         except Undeliverable as exc:
             return await self._refused(channel_id, week, str(exc))
-        claim = await self.bot.blocking(state.claim_announcement, channel_id, week)
+        claim = await self.bot.to_thread(state.claim_announcement, channel_id, week)
         if claim.outcome == "sent":
             return Delivery(channel_id, week, "up_to_date")
-        if claim.outcome == "unconfirmed":
+        if claim.outcome == "unconfirmed" and claim.since is not None:  # an unconfirmed claim always has its time
             found = await self._find(channel, rendered.channel_message, after=_snowflake(claim.since - CLOCK_SLACK_S))
             if found is LOOKUP_FAILED:
                 log.warning(
@@ -235,7 +237,7 @@ class AnnounceCog(commands.Cog):
                     utc_text(claim.since),
                 )
                 problem = f"the post of week {week} was interrupted before Discord confirmed it; not repeated"
-                await self.bot.blocking(state.record_problem, channel_id, problem)
+                await self.bot.to_thread(state.record_problem, channel_id, problem)
                 return Delivery(channel_id, week, "unconfirmed", problem)
             if isinstance(found, discord.Message):
                 log.warning(
@@ -245,27 +247,27 @@ class AnnounceCog(commands.Cog):
                 )
                 await self._posted(subscription, week, found.id, rendered, channel)
                 return Delivery(channel_id, week, "posted")
-            log.warning("week %s in channel %s was claimed but never reached Discord (the bot stopped); posting it", week, channel_id)
+            log.warning(
+                "week %s in channel %s was claimed but never reached Discord (the bot stopped); posting it", week, channel_id
+            )
         first = rendered.channel_message
         try:
-            message = await channel.send(
-                content=first.content, embed=first.embed, allowed_mentions=discord.AllowedMentions.none()
-            )
+            message = await first.send_to(channel, allowed_mentions=discord.AllowedMentions.none())
         except discord.HTTPException as exc:
-            await self.bot.blocking(state.release_announcement, channel_id, week)
+            await self.bot.to_thread(state.release_announcement, channel_id, week)
             return await self._refused(channel_id, week, describe_failure(exc))
         log.info("announced the digest of week %s in channel %s", week, channel_id)
         await self._posted(subscription, week, message.id, rendered, channel)
         return Delivery(channel_id, week, "posted")
 
     async def _posted(
-        self, subscription: "Subscription", week: str, message_id: int, rendered: Announcement, channel: discord.TextChannel
+        self, subscription: Subscription, week: str, message_id: int, rendered: Announcement, channel: discord.TextChannel
     ) -> None:
         """The channel post is out: record it for good, then open its thread and post the rest."""
         state = self.bot.state
-        await self.bot.blocking(state.confirm_announcement, subscription.channel_id, week, message_id)
+        await self.bot.to_thread(state.confirm_announcement, subscription.channel_id, week, message_id)
         if subscription.problem:
-            await self.bot.blocking(state.record_problem, subscription.channel_id, None)
+            await self.bot.to_thread(state.record_problem, subscription.channel_id, None)
         progress = Progress(subscription.channel_id, week, message_id, None, 0, None, message_id)
         await self._post_rest(channel, progress, rendered)
 
@@ -273,19 +275,21 @@ class AnnounceCog(commands.Cog):
     async def resume_unfinished(self) -> int:
         """Post the unposted parts (questions thread, remaining pages) of announcements
         whose channel post went out before the bot stopped; returns how many."""
-        unfinished = await self.bot.blocking(self.bot.state.unfinished_announcements)
+        unfinished = await self.bot.to_thread(self.bot.state.unfinished_announcements)
         me = self.bot.user
         for progress in unfinished:
             try:
                 channel = await self._channel(progress.channel_id)
             except Undeliverable as exc:
                 log.warning("cannot finish week %s in channel %s: %s", progress.week, progress.channel_id, exc)
-                await self.bot.blocking(self.bot.state.finish_announcement, progress.channel_id, progress.week)
+                await self.bot.to_thread(self.bot.state.finish_announcement, progress.channel_id, progress.week)
                 continue
-            week, papers = await self.bot.blocking(self.bot.engine.week_papers, progress.week)
+            week, papers = await self.bot.to_thread(self.bot.engine.week_papers, progress.week)
             if week is None:
-                log.warning("week %s is not in the index any more; its thread in %s stays unfinished", progress.week, progress.channel_id)
-                await self.bot.blocking(self.bot.state.finish_announcement, progress.channel_id, progress.week)
+                log.warning(
+                    "week %s is not in the index any more; its thread in %s stays unfinished", progress.week, progress.channel_id
+                )
+                await self.bot.to_thread(self.bot.state.finish_announcement, progress.channel_id, progress.week)
                 continue
             log.info(
                 "finishing the announcement of week %s in channel %s (%d thread messages were out)",
@@ -311,21 +315,21 @@ class AnnounceCog(commands.Cog):
             if landed is LOOKUP_FAILED:
                 log.warning("message %d of week %s in %s may or may not be out; skipping it", done + 1, progress.week, target.id)
                 done += 1
-                await self.bot.blocking(state.part_posted, *key, done, None)
+                await self.bot.to_thread(state.part_posted, *key, done, None)
             elif isinstance(landed, discord.Message):
                 done += 1
-                await self.bot.blocking(state.part_posted, *key, done, landed.id)
+                await self.bot.to_thread(state.part_posted, *key, done, landed.id)
         for index in range(done, len(parts)):
-            await self.bot.blocking(state.claim_part, *key)
+            await self.bot.to_thread(state.claim_part, *key)
             sent = await self._send(target, parts[index])
             if sent is None:
                 break  # Discord refused: nothing was shown, and the rest would fail alike
-            await self.bot.blocking(state.part_posted, *key, index + 1, sent.id)
-        await self.bot.blocking(state.finish_announcement, *key)
+            await self.bot.to_thread(state.part_posted, *key, index + 1, sent.id)
+        await self.bot.to_thread(state.finish_announcement, *key)
 
     async def _questions_thread(
         self, channel: discord.TextChannel, progress: Progress, rendered: Announcement
-    ) -> discord.abc.Messageable:
+    ) -> MessageableChannel:
         """The announcement's thread: the recorded one, a new one, or the one a stopped
         bot opened without recording it; the channel when no thread can be opened."""
         if progress.thread_id is not None:
@@ -334,25 +338,25 @@ class AnnounceCog(commands.Cog):
             )
         message = channel.get_partial_message(progress.message_id)
         try:
-            thread: discord.abc.Messageable = await message.create_thread(
+            thread: MessageableChannel = await message.create_thread(
                 name=rendered.thread_name, auto_archive_duration=THREAD_ARCHIVE_MINUTES
             )
-            thread_id = getattr(thread, "id")
+            thread_id = thread.id
         except discord.HTTPException as exc:
             if exc.code != THREAD_ALREADY_CREATED:
                 log.warning("no questions thread for week %s in channel %s (%s)", rendered.week, channel.id, exc)
                 problem = f"posted, but could not open the questions thread (Discord said {exc.status})"
-                await self.bot.blocking(self.bot.state.record_problem, channel.id, problem)
+                await self.bot.to_thread(self.bot.state.record_problem, channel.id, problem)
                 return channel
             # Opened before a restart: Discord gives a thread started from a message that message's id.
             thread_id = progress.message_id
             thread = self.bot.get_partial_messageable(thread_id, guild_id=channel.guild.id)
-        await self.bot.blocking(self.bot.state.set_announcement_thread, channel.id, rendered.week, thread_id)
+        await self.bot.to_thread(self.bot.state.set_announcement_thread, channel.id, rendered.week, thread_id)
         return thread
 
     async def _find(
-        self, target: discord.abc.Messageable, part: Outgoing, *, after: int | None
-    ) -> "discord.Message | None | _LookupFailed":
+        self, target: discord.abc.Messageable, part: MessagePart, *, after: int | None
+    ) -> discord.Message | None | _LookupFailed:
         """The bot's message with this content after message id ``after`` in ``target``:
         the message, None if it is not there, :data:`LOOKUP_FAILED` if Discord cannot say."""
         me = self.bot.user
@@ -377,16 +381,16 @@ class AnnounceCog(commands.Cog):
             raise Undeliverable("not a text channel any more")
         return channel
 
-    async def _send(self, target: discord.abc.Messageable, part: Outgoing) -> discord.Message | None:
+    async def _send(self, target: discord.abc.Messageable, part: MessagePart) -> discord.Message | None:
         try:
-            return await target.send(content=part.content, embed=part.embed, allowed_mentions=discord.AllowedMentions.none())
+            return await part.send_to(target, allowed_mentions=discord.AllowedMentions.none())
         except discord.HTTPException:
             log.warning("could not post the rest of the digest in %s", getattr(target, "id", "?"), exc_info=True)
             return None
 
     async def _refused(self, channel_id: int, week: str, problem: str) -> Delivery:
         log.warning("could not announce week %s in channel %s: %s", week, channel_id, problem)
-        await self.bot.blocking(self.bot.state.record_problem, channel_id, problem)
+        await self.bot.to_thread(self.bot.state.record_problem, channel_id, problem)
         return Delivery(channel_id, week, "failed", problem)
 
 
@@ -394,14 +398,14 @@ def _snowflake(epoch_seconds: float | None) -> int | None:
     """The smallest Discord id of a message created at that time."""
     if epoch_seconds is None:
         return None
-    return discord.utils.time_snowflake(datetime.fromtimestamp(epoch_seconds, timezone.utc))
+    return discord.utils.time_snowflake(datetime.fromtimestamp(epoch_seconds, UTC))
 
 
-def _same_message(message: discord.Message, part: Outgoing) -> bool:
+def _same_message(message: discord.Message, part: MessagePart) -> bool:
     """Is ``message`` the post of ``part`` (same text, same embed title)?"""
     titles = [embed.title for embed in message.embeds]
     return message.content == (part.content or "") and titles == ([part.embed.title] if part.embed else [])
 
 
-async def setup(bot: "PaperBot") -> None:
+async def setup(bot: PaperBot) -> None:
     await bot.add_cog(AnnounceCog(bot))

@@ -4,7 +4,7 @@ A mention in a channel starts a thread from that message and answers there;
 follow-ups in the thread that mention or reply to the bot are answered with the
 thread's earlier turns as history, so "what about its memory use?" resolves.
 In the thread under a weekly digest announcement, questions are answered from
-that week's papers first (``Engine.ask_week``, which the answerer serves).
+that week's papers first (``Engine.ask(prefer_week=...)``, which the answerer serves).
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import BUSY, THREAD_ALREADY_CREATED, UserFacingError, followup
-from bot.discord_render import Outgoing, answer_messages, clip
+from bot.discord_render import MessagePart, answer_messages
 from bot.limits import Busy, bounded_input
-from index.answer import Turn
-from index.sqlitedb import DatabaseUnavailable
+from index import DatabaseUnavailable, Turn, truncate
 
 if TYPE_CHECKING:
+    from discord.abc import MessageableChannel
+
     from bot.app import PaperBot
-    from index.answer import Answer
+    from index import Answer
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +54,13 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button], template=r"paper
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
-    ) -> "FeedbackButton":
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> FeedbackButton:
         return cls(int(match["answer"]), match["vote"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: PaperBot = interaction.client  # type: ignore[assignment]
-        ok = await bot.blocking(bot.state.record_vote, self.answer_id, interaction.user.id, 1 if self.vote == "up" else -1)
+        ok = await bot.to_thread(bot.state.record_vote, self.answer_id, interaction.user.id, 1 if self.vote == "up" else -1)
         message = "Thanks for the feedback!" if ok else "That answer is too old to rate."
         await interaction.response.send_message(message, ephemeral=True)
 
@@ -98,7 +99,7 @@ class Place(Protocol):
     async def context(self) -> tuple[list[Turn], str | None, int | None]:
         """(earlier turns, announcement week, channel id the answer goes to)."""
 
-    async def send(self, part: Outgoing, view: discord.ui.View | None, first: bool) -> None:
+    async def send(self, part: MessagePart, view: discord.ui.View | None, first: bool) -> None:
         """Post one part of the answer."""
 
     def answered(self, turn: Turn) -> None:
@@ -122,7 +123,7 @@ class SlashPlace:
     async def context(self) -> tuple[list[Turn], str | None, int | None]:
         return [], None, self.interaction.channel_id
 
-    async def send(self, part: Outgoing, view: discord.ui.View | None, first: bool) -> None:
+    async def send(self, part: MessagePart, view: discord.ui.View | None, first: bool) -> None:
         kwargs: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
         if part.embed is not None:
             kwargs["embed"] = part.embed
@@ -141,7 +142,7 @@ class MentionPlace:
 
     def __init__(
         self,
-        cog: "AskCog",
+        cog: AskCog,
         message: discord.Message | discord.PartialMessage,
         *,
         user_id: int,
@@ -153,14 +154,14 @@ class MentionPlace:
         self.guild_id = message.guild.id if message.guild else None
         self.in_thread = in_thread
         #: Where the answer goes; the channel itself until a thread is open.
-        self.target: discord.abc.Messageable = message.channel
+        self.target: MessageableChannel = message.channel
         self.begun = False
 
     async def start(self, question: str) -> None:
         bot = self.cog.bot
         channel_id = self.message.channel.id
         try:
-            await bot.blocking(bot.state.begin_question, self.message.id, channel_id, self.guild_id, self.user_id, question)
+            await bot.to_thread(bot.state.begin_question, self.message.id, channel_id, self.guild_id, self.user_id, question)
             self.begun = True
         except DatabaseUnavailable:
             # Answering matters more than being able to resume the answer after a crash.
@@ -178,17 +179,16 @@ class MentionPlace:
 
     async def context(self) -> tuple[list[Turn], str | None, int | None]:
         bot = self.cog.bot
-        target_id = int(getattr(self.target, "id"))
+        target_id = int(self.target.id)
         if not self.threaded:
             return [], None, target_id
         # Only a thread the question was asked in can be an announcement's thread.
-        week = await bot.blocking(bot.state.announcement_week, target_id) if self.in_thread else None
+        week = await bot.to_thread(bot.state.announcement_week, target_id) if self.in_thread else None
         return self.cog.history(target_id), week, target_id
 
-    async def send(self, part: Outgoing, view: discord.ui.View | None, first: bool) -> None:
-        await self.target.send(
-            content=part.content,
-            embed=part.embed,
+    async def send(self, part: MessagePart, view: discord.ui.View | None, first: bool) -> None:
+        await part.send_to(
+            self.target,
             view=view or discord.utils.MISSING,
             reference=self.message if (first and not self.threaded) else None,
             allowed_mentions=discord.AllowedMentions.none(),
@@ -196,7 +196,7 @@ class MentionPlace:
 
     def answered(self, turn: Turn) -> None:
         if self.threaded:
-            self.cog.add_turn(int(getattr(self.target, "id")), turn)
+            self.cog.add_turn(int(self.target.id), turn)
 
     async def note(self, text: str) -> None:
         """A short message in the answer's place: in the new thread once it is open,
@@ -206,11 +206,11 @@ class MentionPlace:
     async def close(self) -> None:
         if self.begun:
             bot = self.cog.bot
-            await bot.blocking(bot.state.end_question, self.message.id)
+            await bot.to_thread(bot.state.end_question, self.message.id)
 
 
 class AskCog(commands.Cog):
-    def __init__(self, bot: "PaperBot") -> None:
+    def __init__(self, bot: PaperBot) -> None:
         self.bot = bot
         self.threads: OrderedDict[int, list[Turn]] = OrderedDict()
         self._resumed = False
@@ -238,7 +238,7 @@ class AskCog(commands.Cog):
         history, week, channel_id = await place.context()
         try:
             async with place.typing():
-                answer = await self.compute(question, history, week)
+                answer = await self.answer_for(question, history, week)
         except Busy:
             raise UserFacingError(BUSY) from None
         answer_id: int | None
@@ -253,15 +253,13 @@ class AskCog(commands.Cog):
             await place.send(part, feedback_view(answer_id) if last and answer_id is not None else None, i == 0)
         place.answered(Turn(question=question, answer=answer.text))
 
-    async def compute(self, question: str, history: list[Turn], week: str | None = None) -> "Answer":
+    async def answer_for(self, question: str, history: list[Turn], week: str | None = None) -> Answer:
         """The answer, from one digest week's papers first when ``week`` is given."""
         async with self.bot.slots:
-            if week is not None:
-                return await self.bot.blocking(self.bot.engine.ask_week, question, week, history)
-            return await self.bot.blocking(self.bot.engine.ask, question, history)
+            return await self.bot.to_thread(self.bot.engine.ask, question, history, prefer_week=week)
 
-    async def remember(self, answer: "Answer", *, guild_id: int | None, channel_id: int | None, user_id: int) -> int:
-        return await self.bot.blocking(
+    async def remember(self, answer: Answer, *, guild_id: int | None, channel_id: int | None, user_id: int) -> int:
+        return await self.bot.to_thread(
             self.bot.state.record_answer,
             question=answer.question,
             answer=answer.text,
@@ -335,11 +333,11 @@ class AskCog(commands.Cog):
 
     async def open_thread(
         self, message: discord.Message | discord.PartialMessage, question: str
-    ) -> discord.abc.Messageable:
+    ) -> MessageableChannel:
         """A thread from the question's message, or the channel itself when threads are
         not allowed.  A thread that exists already (opened before a restart) is reused:
         Discord gives a thread started from a message that message's id."""
-        name = clip(question.replace("\n", " "), THREAD_NAME_LIMIT) or "Question"
+        name = truncate(question.replace("\n", " "), THREAD_NAME_LIMIT) or "Question"
         try:
             return await message.create_thread(name=name, auto_archive_duration=1440)
         except discord.HTTPException as exc:
@@ -371,13 +369,12 @@ class AskCog(commands.Cog):
         """Answer the mentions a stopped bot accepted and never answered (it was
         killed mid-answer); returns how many were answered now."""
         me = self.bot.user
-        pending = await self.bot.blocking(self.bot.state.pending_questions, RESUME_WITHIN_S)
+        pending = await self.bot.to_thread(self.bot.state.pending_questions, RESUME_WITHIN_S)
         done = 0
         for record in pending:
-            channel = self.bot.get_channel(record.channel_id)
-            in_thread = not isinstance(channel, discord.TextChannel)
-            if channel is None:
-                channel = self.bot.get_partial_messageable(record.channel_id, guild_id=record.guild_id)
+            cached = self.bot.get_channel(record.channel_id)
+            in_thread = not isinstance(cached, discord.TextChannel)
+            channel = cached or self.bot.get_partial_messageable(record.channel_id, guild_id=record.guild_id)
             message = channel.get_partial_message(record.message_id)  # type: ignore[union-attr]
             place = MentionPlace(self, message, user_id=record.user_id, in_thread=in_thread)
             place.begun = True
@@ -422,6 +419,6 @@ def question_text(content: str, limit: int = MAX_QUESTION) -> str:
     return bounded_input(_DECORATION.sub("", text), limit)
 
 
-async def setup(bot: "PaperBot") -> None:
+async def setup(bot: PaperBot) -> None:
     bot.add_dynamic_items(FeedbackButton)
     await bot.add_cog(AskCog(bot))

@@ -23,7 +23,7 @@ from discord.ext import commands
 from bot.app import CANNOT_SEE_CHANNEL, UserFacingError, followup
 from bot.discord_render import DigestStatus, digest_pages, status_text
 from bot.schedule import WeeklySlot, utc_text
-from index.store import StoreUnavailable
+from index import StoreUnavailable
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -71,7 +71,7 @@ class Pager(discord.ui.View):
 
 
 class DigestCog(commands.GroupCog, group_name="digest", group_description="The weekly AI paper digests"):
-    def __init__(self, bot: "PaperBot") -> None:
+    def __init__(self, bot: PaperBot) -> None:
         self.bot = bot
         self.slot = WeeklySlot.from_settings(bot.settings.announce_weekday, bot.settings.announce_time)
         super().__init__()
@@ -80,9 +80,9 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="The w
     @app_commands.describe(week="Digest week, YYYY-MM-DD (autocompletes)")
     async def show(self, interaction: discord.Interaction, week: str | None = None) -> None:
         await interaction.response.defer(thinking=True)
-        chosen, papers = await self.bot.blocking(self.bot.engine.week_papers, week)
+        chosen, papers = await self.bot.to_thread(self.bot.engine.week_papers, week)
         if chosen is None:
-            weeks = await self.bot.blocking(self.bot.engine.weeks)
+            weeks = await self.bot.to_thread(self.bot.engine.weeks)
             hint = f" Known weeks: {', '.join(weeks[-6:])}." if weeks else " No digest has been ingested yet."
             await followup(interaction, f"There is no digest for that week.{hint}", ephemeral=True)
             return
@@ -95,7 +95,7 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="The w
     @show.autocomplete("week")
     async def week_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         try:
-            weeks = await self.bot.blocking(self.bot.engine.weeks)
+            weeks = await self.bot.to_thread(self.bot.engine.weeks)
         except StoreUnavailable:
             return []
         wanted = current.strip()[:20]
@@ -108,7 +108,7 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="The w
     @app_commands.checks.has_permissions(manage_guild=True)
     async def subscribe(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         _same_server(interaction, channel)
-        new = await self.bot.blocking(self.bot.state.subscribe, channel.guild.id, channel.id, interaction.user.id)
+        new = await self.bot.to_thread(self.bot.state.subscribe, channel.guild.id, channel.id, interaction.user.id)
         if new:
             text = f"Subscribed {channel.mention}: each new weekly digest will be posted there, {self.slot.describe()}."
         else:
@@ -126,8 +126,12 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="The w
     @app_commands.checks.has_permissions(manage_guild=True)
     async def unsubscribe(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         _same_server(interaction, channel)
-        removed = await self.bot.blocking(self.bot.state.unsubscribe, channel.id)
-        text = f"Unsubscribed {channel.mention}: no more digests will be posted there." if removed else f"{channel.mention} was not subscribed."
+        removed = await self.bot.to_thread(self.bot.state.unsubscribe, channel.id)
+        text = (
+            f"Unsubscribed {channel.mention}: no more digests will be posted there."
+            if removed
+            else f"{channel.mention} was not subscribed."
+        )
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
 
     @app_commands.command(name="status", description="Digest subscriptions here, the next post, and how fresh the index is")
@@ -136,9 +140,9 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="The w
             raise UserFacingError("Digest subscriptions belong to a server: run this in one of its channels.")
         await interaction.response.defer(ephemeral=True, thinking=True)
         bot = self.bot
-        subscriptions = await bot.blocking(bot.state.subscriptions, interaction.guild_id)
-        records = await bot.blocking(bot.engine.source_records)
-        stats = await bot.blocking(bot.engine.stats)
+        subscriptions = await bot.to_thread(bot.state.subscriptions, interaction.guild_id)
+        records = await bot.to_thread(bot.engine.source_records)
+        stats = await bot.to_thread(bot.engine.stats)
         report = DigestStatus(
             schedule=self.slot.describe(),
             next_run=await self._next_run(),
@@ -153,7 +157,7 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="The w
 
     async def _next_run(self) -> str:
         now = self.bot.clock()
-        stored = await self.bot.blocking(self.bot.state.last_slot)
+        stored = await self.bot.to_thread(self.bot.state.last_slot)
         if stored is None or self.slot.latest(now) > datetime.fromisoformat(stored):
             return "due now"
         return utc_text(self.slot.next(now))
@@ -166,5 +170,5 @@ def _same_server(interaction: discord.Interaction, channel: discord.TextChannel)
         raise UserFacingError(CANNOT_SEE_CHANNEL)
 
 
-async def setup(bot: "PaperBot") -> None:
+async def setup(bot: PaperBot) -> None:
     await bot.add_cog(DigestCog(bot))

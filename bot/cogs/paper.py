@@ -10,9 +10,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import followup
-from bot.discord_render import echo, paper_embed, strip_invisible
+from bot.discord_render import paper_embed, shown_input, strip_invisible
 from bot.limits import bounded_input
-from index.store import StoreUnavailable
+from index import StoreUnavailable
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -25,7 +25,7 @@ AMBIGUOUS = 0.9
 
 
 class PaperCog(commands.Cog):
-    def __init__(self, bot: "PaperBot") -> None:
+    def __init__(self, bot: PaperBot) -> None:
         self.bot = bot
 
     @app_commands.command(name="paper", description="Look a paper up by arXiv id, link, title or keywords")
@@ -33,13 +33,13 @@ class PaperCog(commands.Cog):
     async def paper(self, interaction: discord.Interaction, query: app_commands.Range[str, 1, MAX_QUERY]) -> None:
         query = bounded_input(query, MAX_QUERY)
         await interaction.response.defer(thinking=True)
-        matches = await self.bot.blocking(self.bot.engine.find_papers, query, 6) if query else []
+        matches = await self.bot.to_thread(self.bot.engine.find_papers, query, 6) if query else []
         if not matches:
             # The query is echoed to the whole channel: as plain text, never as
             # markdown, links or mentions the user slipped in.
             await followup(
                 interaction,
-                f"No paper in the digests matches “{echo(query, 100)}”. Try a title, an arXiv id or a few keywords.",
+                f"No paper in the digests matches “{shown_input(query, 100)}”. Try a title, an arXiv id or a few keywords.",
                 allowed_mentions=discord.AllowedMentions.none(),
             )
             return
@@ -62,7 +62,7 @@ class PaperCog(commands.Cog):
     async def paper_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         # One of these comes per keystroke: keep the work bounded and never fail loudly.
         try:
-            pairs = await self.bot.blocking(self.bot.engine.autocomplete, bounded_input(current, MAX_QUERY), 25)
+            pairs = await self.bot.to_thread(self.bot.engine.autocomplete, bounded_input(current, MAX_QUERY), 25)
         except StoreUnavailable:
             return []
         # Choice names are shown as plain text, but bidi controls in a digest title
@@ -71,5 +71,5 @@ class PaperCog(commands.Cog):
         return [app_commands.Choice(name=label, value=value) for label, value in choices if label and value]
 
 
-async def setup(bot: "PaperBot") -> None:
+async def setup(bot: PaperBot) -> None:
     await bot.add_cog(PaperCog(bot))
