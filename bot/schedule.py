@@ -7,7 +7,7 @@ scheduler's tests move time forward instead of sleeping.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from config.settings import WEEKDAYS
 
@@ -30,7 +30,7 @@ class WeeklySlot:
 
     def latest(self, now: datetime) -> datetime:
         """The most recent slot at or before ``now`` (an aware datetime, any zone)."""
-        now = now.astimezone(UTC)
+        now = now.astimezone(timezone.utc)
         this_week = (now - timedelta(days=(now.weekday() - self.weekday) % 7)).replace(
             hour=self.hour, minute=self.minute, second=0, microsecond=0
         )
@@ -47,7 +47,7 @@ class WeeklySlot:
 
 def utc_now() -> datetime:
     """The real clock (the bot's default)."""
-    return datetime.now(UTC)
+    return datetime.now(timezone.utc)
 
 
 def utc_text(moment: datetime | float | None) -> str:
@@ -55,5 +55,5 @@ def utc_text(moment: datetime | float | None) -> str:
     if moment is None:
         return "never"
     if not isinstance(moment, datetime):
-        moment = datetime.fromtimestamp(moment, UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        moment = datetime.fromtimestamp(moment, timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -42,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
 
 import discord
@@ -398,7 +398,7 @@ def _snowflake(epoch_seconds: float | None) -> int | None:
     """The smallest Discord id of a message created at that time."""
     if epoch_seconds is None:
         return None
-    return discord.utils.time_snowflake(datetime.fromtimestamp(epoch_seconds, UTC))
+    return discord.utils.time_snowflake(datetime.fromtimestamp(epoch_seconds, timezone.utc))
 
 
 def _same_message(message: discord.Message, part: MessagePart) -> bool:
