@@ -36,10 +36,10 @@ run: $(VENV)/.installed
 test: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/python -m pytest -q
 
-## lint: ruff (style, imports, likely bugs) and mypy (types) on the code, configured in pyproject.toml
+## lint: ruff (style, imports, likely bugs) on everything and mypy (types) on the product code; both configured in pyproject.toml
 LINT_PATHS ?= index bot config
 lint: $(DEV_VENV)/.installed
-	$(DEV_VENV)/bin/ruff check $(LINT_PATHS)
+	$(DEV_VENV)/bin/ruff check $(LINT_PATHS) tests bench
 	$(DEV_VENV)/bin/mypy $(LINT_PATHS)
 
 ## test-server: the store/pipeline/answer tests again against a real `chroma run` on 127.0.0.1 (stopped at the end)

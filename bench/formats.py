@@ -26,8 +26,8 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from bench.common import REPO_ROOT
 from bench.synth import generate

@@ -34,9 +34,10 @@ import os
 import random
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from bench.common import OUT_DIR, REPO_ROOT, Timing, make_engine
 
@@ -65,7 +66,7 @@ class LagProbe:
             self.max_lag = max(self.max_lag, loop.time() - start - self.tick)
             self.ticks += 1
 
-    def __enter__(self) -> "LagProbe":
+    def __enter__(self) -> LagProbe:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="lag-probe")
         return self
 

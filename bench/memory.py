@@ -77,9 +77,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bench import common
 from bench.common import REPO_ROOT, parse_sizes
@@ -293,38 +294,38 @@ async def _until(awaitable: Awaitable[T], exited: asyncio.Future[Any], what: str
     raise BotFailed(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def _of(pending: "PendingInteraction") -> Callable[["Request"], bool]:
+def _of(pending: PendingInteraction) -> Callable[[Request], bool]:
     """Whether a REST call answers this interaction (its callback, follow-ups, edits)."""
-    def check(r: "Request") -> bool:
+    def check(r: Request) -> bool:
         return (r.is_callback() and r.parts[1] == str(pending.id)) or (r.parts[:1] == ["webhooks"] and pending.token in r.parts)
 
     return check
 
 
-def _failed(r: "Request") -> bool:
+def _failed(r: Request) -> bool:
     """Discord refused the call, or the bot answered with a private message: its errors are ephemeral."""
     return r.status >= 400 or r.ephemeral is True
 
 
-def _answer_done(r: "Request") -> bool:
+def _answer_done(r: Request) -> bool:
     rows = r.message_payload().get("components") or []
     return r.is_followup() and any(
         str(c.get("custom_id", "")).startswith(FEEDBACK_PREFIX) for row in rows for c in row.get("components", [])
     )
 
 
-def _card_done(r: "Request") -> bool:
+def _card_done(r: Request) -> bool:
     return r.is_followup()  # the card, or "No paper matches": one follow-up either way
 
 
-def _choices_done(r: "Request") -> bool:
+def _choices_done(r: Request) -> bool:
     return r.is_callback()
 
 
 async def _served(
-    fake: "FakeDiscord",
-    pending: "PendingInteraction",
-    done: Callable[["Request"], bool],
+    fake: FakeDiscord,
+    pending: PendingInteraction,
+    done: Callable[[Request], bool],
     exited: asyncio.Future[Any],
     what: str,
 ) -> None:
@@ -338,7 +339,7 @@ async def _served(
         raise BotFailed(f"{what}: {last.method} {last.path} -> {last.status} {said}")
 
 
-async def _stop(pid: int, exited: asyncio.Future[tuple[int, int, "resource.struct_rusage"]]) -> tuple[int, "resource.struct_rusage"]:
+async def _stop(pid: int, exited: asyncio.Future[tuple[int, int, resource.struct_rusage]]) -> tuple[int, resource.struct_rusage]:
     """SIGTERM the bot (SIGKILL if it does not leave in time); its exit code and rusage.
 
     Signals go through ``os.kill`` on the pid: ``Popen.send_signal`` polls the

@@ -9,8 +9,9 @@ backend, so no display is needed.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 #: One colour per corpus size / series, readable in colour and in greyscale.
 COLOURS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
@@ -54,7 +55,7 @@ def latency_plot(
         p95 = [series[label].get(op, (float("nan"), float("nan")))[1] for op in operations]
         ax.barh(ys, p95, height=height * 0.92, color=colour, alpha=0.35, label=f"{label}: p95")
         ax.barh(ys, p50, height=height * 0.5, color=colour, alpha=1.0, label=f"{label}: p50")
-        for y, v in zip(ys, p95):
+        for y, v in zip(ys, p95, strict=True):
             if v == v:  # not NaN
                 ax.text(v * 1.08, y, _ms(v), va="center", fontsize=7.5, color="#333333")
     for k, op in enumerate(operations):

@@ -54,9 +54,10 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -312,13 +313,13 @@ def quality_lines(lookups: Sequence[Probe], found: Sequence[Any], completions: S
     """Side checks that the fast paths still find the right thing."""
     rows = ["| check | kind | inputs | found @1 | found in results |", "|---|---|---:|---:|---:|"]
     kinds: dict[str, list[tuple[bool, bool]]] = {}
-    for probe, matches in zip(lookups, found):
+    for probe, matches in zip(lookups, found, strict=True):
         ids = [m.paper.paper_id for m in matches]
         kinds.setdefault(probe.kind, []).append((bool(ids) and ids[0] == probe.expected, probe.expected in ids))
     for kind, marks in kinds.items():
         rows.append(f"| lookup (top 5) | {kind} | {len(marks)} | {_pct(m[0] for m in marks)} | {_pct(m[1] for m in marks)} |")
     groups: dict[str, list[tuple[bool, bool]]] = {}
-    for probe, got in zip(completions, choices):
+    for probe, got in zip(completions, choices, strict=True):
         ids = [pid for _label, pid in got]
         if probe.kind.startswith("prefix "):
             length = int(probe.kind.split()[1])

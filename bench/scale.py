@@ -37,9 +37,10 @@ import os
 import random
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from bench import synth, workload
 from bench.common import OUT_DIR, REPO_ROOT, Timing, parse_sizes, time_calls
@@ -70,8 +71,8 @@ class SizeResult:
 
 
 def run_size(n: int, repeat: int, seed: int = 0) -> SizeResult:
-    from index.models import Paper
     from index.lookup import PaperLookup
+    from index.models import Paper
     from index.retrieve import Retriever
     from index.sources import parse_sources
     from index.store import paper_record_json
@@ -98,7 +99,6 @@ def run_size(n: int, repeat: int, seed: int = 0) -> SizeResult:
     res.papers = len(papers)
     records = [paper_record_json(p) for p in papers]
     step("decode catalogue records (JSON -> Paper)", lambda: [Paper.from_dict(json.loads(r)) for r in records])
-    del records
 
     # The indexes the engine's catalogue holds, built the same way but with no
     # Chroma: the engine would read its catalogue (and on a miss, its version) from the store.
@@ -119,10 +119,10 @@ def run_size(n: int, repeat: int, seed: int = 0) -> SizeResult:
         res.timings[name], results = time_calls(name, fn, inputs, repeat)
         res.inputs[name] = len(inputs)
         if name == "lookup":
-            hits = sum(1 for probe, got in zip(inputs, results) if got and got[0].paper.paper_id == probe.expected)
+            hits = sum(1 for probe, got in zip(inputs, results, strict=True) if got and got[0].paper.paper_id == probe.expected)
             res.found[name] = f"{100.0 * hits / len(inputs):.0f}% right @1"
         elif name == "autocomplete":
-            hits = sum(1 for probe, got in zip(inputs, results) if probe.expected in [pid for _l, pid in got])
+            hits = sum(1 for probe, got in zip(inputs, results, strict=True) if probe.expected in [pid for _l, pid in got])
             res.found[name] = f"{100.0 * hits / len(inputs):.0f}% in the 25 choices"
     return res
 

@@ -51,9 +51,9 @@ import random
 import re
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 #: Papers per digest week while the corpus spans at most MAX_WEEKS weeks; past
 #: that, weeks get fuller instead of the corpus reaching back decades.

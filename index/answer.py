@@ -226,10 +226,8 @@ class Answerer:
         if scope is not None and scope.recent:
             relevant, hits, notice = self._newest_first(query, understood, catalogue, filters, mode, notice)
         else:
+            # Scoped to given weeks, the answer's as-of stamp names them: no note needed.
             relevant, hits = self._relevant(query, understood, catalogue, filters, mode)
-            if scope is not None and scope.weeks:
-                note = f"From {scope.label}."
-                notice = f"{note} {notice}" if notice else note
         if not relevant:
             if filters is not None and filters.weeks and scope is not None:
                 wider = self._answer_topic(question, replace(understood, scope=None), history, catalogue, None, mode)

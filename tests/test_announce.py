@@ -130,7 +130,7 @@ async def test_a_new_digest_is_polled_and_announced_once_across_restarts(tmp_pat
             assert "@paperbot" in post.json["content"]  # how to ask: mention the bot in the thread
             week, papers = engine.week_papers("2024-10-06")
             assert titles(post) == [p.title.replace("@everyone", "@\u200beveryone") for p in papers]
-            assert all(p.url and p.url in f["value"] for p, f in zip(papers, embeds(post)[0]["fields"]))
+            assert all(p.url and p.url in f["value"] for p, f in zip(papers, embeds(post)[0]["fields"], strict=True))
             expected = announcement(week, papers, "paperbot")
             assert post.json["content"] == expected.channel_message.content
             assert embeds(post) == [expected.channel_message.embed.to_dict()]  # what `announce --dry-run` prints

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from config import Settings
-from index.answer import Answerer, Turn, gate_citations, Citation
+from index.answer import Answerer, Citation, Turn, gate_citations
 from index.engine import Engine
 from index.evaluate import evaluate_file
 from index.llm import build_chat_model

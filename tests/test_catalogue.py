@@ -11,8 +11,9 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -235,7 +236,7 @@ def test_questions_during_repeated_refreshes_always_see_one_whole_catalogue(tmp_
             write_digest(extra, f"## Week of Oct {20 + n}, 2024\n\n1. **[Paper number {n} on sparse attention](https://arxiv.org/abs/2410.1{n}000)**: "
                          f"a study of sparse attention, part {n}.\n")
             writer.ingest([str(extra)])
-            until(lambda: len(bot.papers()) == 4 + n, f"the bot at {4 + n} papers")
+            until(lambda n=n: len(bot.papers()) == 4 + n, f"the bot at {4 + n} papers")
     finally:
         stop.set()
         for t in threads:

@@ -79,8 +79,8 @@ def test_an_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_server_killed_mid_ingest_then_a_rerun_completes_without_duplicates(tmp_path: Path) -> None:
-    from index.pipeline import BATCH_PAPERS, Ingestor
     from index.models import ParseResult
+    from index.pipeline import BATCH_PAPERS, Ingestor
     from index.store import PaperStore, collection_name
     from tests.support.digests import make_paper
     from tests.support.embedding import HashEmbedding

@@ -41,6 +41,7 @@ from tests.support.discord import (
 from tests.support.fake_openai import Behaviour, FakeOpenAI
 from tests.support.replies import answered, assert_inert, buttons, callback, embeds, followups, links, replied_to, thread_answer
 
+
 # -- mentions and threads ------------------------------------------------------------------
 async def test_mention_opens_a_thread_and_answers_there_with_sources(
     fixture_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture

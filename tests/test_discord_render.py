@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import discord
 import pytest
@@ -38,7 +39,7 @@ from bot.discord_render import answer_messages, digest_pages, within_limits
 from config import Settings
 from index.answer import Answer, Citation
 from index.engine import Engine
-from index.models import Mention, ParseResult, Paper
+from index.models import Mention, Paper, ParseResult
 from tests.conftest import REPO_ROOT
 from tests.support.announce import MONDAY, SUNDAY, Clock, announcer
 from tests.support.bot import bot_session, clean_env, run_paperbot

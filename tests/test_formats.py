@@ -5,8 +5,9 @@ the identity rules, a real ingest and every CLI command with ``--json``."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 

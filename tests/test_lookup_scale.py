@@ -68,7 +68,7 @@ def test_a_mistyped_prefix_still_autocompletes(lookup: PaperLookup) -> None:
 def test_substring_and_word_start_matches_equal_a_full_scan(lookup: PaperLookup, text: str) -> None:
     titles = [normalise_title(p.title) for p in lookup.papers]
     if len(text) >= 4:  # shorter inputs are too unspecific for a substring match
-        expected = {p.paper_id for p, t in zip(lookup.papers, titles) if text in t}
+        expected = {p.paper_id for p, t in zip(lookup.papers, titles, strict=True) if text in t}
         found = lookup.find(text, limit=len(lookup.papers))
         assert expected <= {m.paper.paper_id for m in found}
         assert all(m.score >= 90 for m in found if m.paper.paper_id in expected)

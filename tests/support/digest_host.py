@@ -15,11 +15,11 @@ import hashlib
 import http.server
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from email.utils import formatdate
-from typing import Iterator, Sequence
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def make_paper(i: int, source: str = "a.md", summary: str | None = None) -> Pape
         week="2024-09-22",
         orgs=["Meta"] if i % 2 else ["Google"],
         headline=f"Headline {i}.",
-        summary=summary if summary is not None else ("Sentence about quantization and retrieval %d. " % i) * 30,
+        summary=summary if summary is not None else f"Sentence about quantization and retrieval {i}. " * 30,
         topics=["efficiency"],
         source=source,
         line=i,

@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -65,7 +66,7 @@ class FakeDiscord(World):
     def resume_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}{RESUME_PATH}"
 
-    async def __aenter__(self) -> "FakeDiscord":
+    async def __aenter__(self) -> FakeDiscord:
         app = web.Application(middlewares=[self._record])
         app.add_routes(self.gateway.routes())
         app.add_routes(self._rest.routes())

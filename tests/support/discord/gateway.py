@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import WSMsgType, web
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+
 def message_errors(body: Any, creating: bool = True) -> list[str]:
     """What Discord would reject in a message payload (content, embeds, components);
     ``creating``: a new message, which must not be empty (an edit may change one field)."""

@@ -10,7 +10,8 @@ aiohttp request (``request[RECORD]``); handlers fill in its answer.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
