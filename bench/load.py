@@ -107,9 +107,9 @@ def fixture_index() -> Path:
 
 
 async def ask_load(engine: Any, data_dir: Path, asks: int, users: int, spread: float, seed: int) -> AskLoad:
-    from tests.support.bot import bot_session
-    from tests.support.discord import DEFERRED_CHANNEL_MESSAGE, Request
-    from tests.support.replies import buttons
+    from tests.support.bot import bot_session, tasks_left_by_load
+    from tests.support.discord import DEFERRED_CHANNEL_MESSAGE
+    from tests.support.replies import answer_finished
 
     rng = random.Random(seed)
     result = AskLoad()
@@ -129,23 +129,11 @@ async def ask_load(engine: Any, data_dir: Path, asks: int, users: int, spread: f
             acks = {int(r.parts[1]): r for r in await fake.wait_for(lambda r: r.is_callback(), count=asks, timeout=120)}
             deferred = [p for p in sent if acks[p.id].status == 200 and acks[p.id].json["type"] == DEFERRED_CHANNEL_MESSAGE]
 
-            def finished(r: Request) -> bool:
-                return r.is_followup() and (any("paperbot:fb:" in b.get("custom_id", "") for b in buttons(r)) or r.ephemeral is True)
-
-            await fake.wait_for(finished, count=len(deferred), timeout=300)
+            await fake.wait_for(answer_finished, count=len(deferred), timeout=300)
             result.loop_lag_ms = probe.max_lag * 1000
             result.probe_ticks = probe.ticks
 
-        def started_by_load() -> set[asyncio.Task[Any]]:
-            return {
-                t
-                for t in asyncio.all_tasks() - before - {asyncio.current_task()}
-                if not t.done() and t.get_coro().__qualname__ != "RequestHandler.start"  # type: ignore[union-attr]
-            }
-
-        if started_by_load():
-            await asyncio.wait(started_by_load(), timeout=5)
-        result.leaked = len(started_by_load())
+        result.leaked = len(await tasks_left_by_load(before))
     result.sent = len(sent)
     result.acks.ms = [(acks[p.id].at - p.sent_at) * 1000 for p in sent]
     result.refused_callbacks = sum(1 for p in sent if acks[p.id].status != 200)

@@ -39,12 +39,12 @@ from bot.app import PaperBot
 from config import Settings
 from index.engine import Engine
 from tests.conftest import FIXTURE_PAPERS, REPO_ROOT
-from tests.support.bot import TOKEN, VPTQ_URL, bot_session, clean_env, run_paperbot, running_bot
+from tests.support.bot import TOKEN, VPTQ_URL, bot_session, clean_env, run_paperbot, running_bot, tasks_left_by_load
 from tests.support.chroma import ChromaServer
 from tests.support.digests import DIGEST
 from tests.support.discord import AUTOCOMPLETE_RESULT, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL, FakeDiscord, Request
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.replies import answered, buttons, callback, embeds, followups, links
+from tests.support.replies import answer_finished, answered, buttons, callback, embeds, followups, links
 
 log = logging.getLogger(__name__)
 
@@ -208,24 +208,9 @@ async def test_200_asks_from_50_users_in_10s_are_acknowledged_answered_and_leave
         acks = {int(r.parts[1]): r for r in await fake.wait_for(lambda r: r.is_callback(), count=200, timeout=15)}
         deferred = [p for p in sent if acks[p.id].json["type"] == DEFERRED_CHANNEL_MESSAGE]
 
-        def finished(r: Request) -> bool:
-            """An answer's last part (with the feedback buttons) or a private refusal."""
-            return r.is_followup() and (any("paperbot:fb:" in b.get("custom_id", "") for b in buttons(r)) or r.ephemeral is True)
-
-        await fake.wait_for(finished, count=len(deferred), timeout=60)
+        await fake.wait_for(answer_finished, count=len(deferred), timeout=60)
         # Everything the load started finishes by itself; what does not is a leak.
-        # The fake's side of kept-alive HTTP connections (one handler task per
-        # connection the bot's pool opened) lives on with the connection: not the bot's.
-        def started_by_load() -> set[asyncio.Task[Any]]:
-            return {
-                t
-                for t in asyncio.all_tasks() - before - {asyncio.current_task()}
-                if not t.done() and t.get_coro().__qualname__ != "RequestHandler.start"  # type: ignore[union-attr]
-            }
-
-        if started_by_load():
-            await asyncio.wait(started_by_load(), timeout=5)
-        leaked = started_by_load()
+        leaked = await tasks_left_by_load(before)
         tasks_after = len(asyncio.all_tasks())
         connections = len([t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "RequestHandler.start"])  # type: ignore[union-attr]
 

@@ -174,3 +174,21 @@ class BotProcess:
     def kill(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.send_signal(signal.SIGKILL)
+
+
+async def tasks_left_by_load(before: set[asyncio.Task[Any]], grace: float = 5.0) -> set[asyncio.Task[Any]]:
+    """The tasks started since ``before`` that are still running after ``grace``
+    seconds to finish: a load's leaks.  The fake's side of kept-alive HTTP
+    connections (one handler task per connection the bot's pool opened) lives on
+    with the connection, and is not the bot's."""
+
+    def started() -> set[asyncio.Task[Any]]:
+        return {
+            t
+            for t in asyncio.all_tasks() - before - {asyncio.current_task()}
+            if not t.done() and t.get_coro().__qualname__ != "RequestHandler.start"  # type: ignore[union-attr]
+        }
+
+    if started():
+        await asyncio.wait(started(), timeout=grace)
+    return started()

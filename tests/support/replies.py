@@ -17,6 +17,11 @@ def buttons(req: Request) -> list[dict[str, Any]]:
     return [c for row in req.message_payload().get("components") or [] for c in row.get("components", [])]
 
 
+def answer_finished(r: Request) -> bool:
+    """An /ask answer's last part (with the feedback buttons) or a private refusal."""
+    return r.is_followup() and (any("paperbot:fb:" in b.get("custom_id", "") for b in buttons(r)) or r.ephemeral is True)
+
+
 def links(embed: dict[str, Any]) -> list[str]:
     return re.findall(r"\]\((https?://[^)\s]+)\)", embed.get("description") or "")
 
