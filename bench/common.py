@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from bench import synth
 
 if TYPE_CHECKING:
-    from index.engine import Engine
+    from index import Engine
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DIGESTS_DIR = REPO_ROOT.parent / "shared" / "data" / "digests"
@@ -69,7 +69,7 @@ def corpus_for(size: str, seed: int, building: bool = False) -> Corpus:
 def make_engine(data_dir: Path) -> Engine:
     """The real engine over ``data_dir``, with default settings and no environment."""
     from config import Settings
-    from index.engine import Engine
+    from index import Engine
 
     return Engine(Settings.from_env(environ={}, dotenv_path=None, data_dir=data_dir))
 

@@ -64,7 +64,7 @@ def dairai_digest(rows: int, seed: int = 3) -> tuple[str, int]:
 
 
 def format_table() -> list[str]:
-    from index.formats import score_formats
+    from index import score_formats
 
     lines = ["| format | found / expected | exact titles | non-papers indexed |", "|---|---:|---:|---:|"]
     for s in score_formats(FORMATS):
@@ -73,15 +73,14 @@ def format_table() -> list[str]:
 
 
 def parser_table(text: str) -> list[str]:
-    from index.markdown import _parser, parse_blocks
+    """The two libraries alone, each with tables on (paperbot's own parse of the same
+    text, markdown-it-py tokens → blocks → papers, is the first row of the next table)."""
+    from markdown_it import MarkdownIt
 
     lines = [f"| parser ({len(text) / 1e6:.2f} MB) | seconds |", "|---|---:|"]
     started = time.perf_counter()
-    _parser().parse(text)
+    MarkdownIt("commonmark").enable("table").parse(text)
     lines.append(f"| markdown-it-py tokens | {time.perf_counter() - started:.2f} |")
-    started = time.perf_counter()
-    parse_blocks(text)
-    lines.append(f"| markdown-it-py → blocks (index/markdown.py) | {time.perf_counter() - started:.2f} |")
     try:
         import mistune  # not a dependency: measured only where it is installed
     except ImportError:
@@ -95,7 +94,7 @@ def parser_table(text: str) -> list[str]:
 
 def ingest_table(text: str, good: int, ingest: bool) -> list[str]:
     from config import Settings
-    from index.digests import parse_digest
+    from index import parse_digest
 
     lines = ["| step | papers | skipped | seconds | papers/s |", "|---|---:|---:|---:|---:|"]
     started = time.perf_counter()
@@ -104,7 +103,7 @@ def ingest_table(text: str, good: int, ingest: bool) -> list[str]:
     lines.append(f"| parse ({good} papers expected) | {len(parsed.papers)} | {len(parsed.skipped)} | {took:.2f} | {len(parsed.papers) / took:.0f} |")
     if not ingest:
         return lines
-    from index.engine import Engine
+    from index import Engine
 
     with tempfile.TemporaryDirectory(prefix="paperbot-formats-") as home:
         digest = Path(home) / "generated-dairai-2024.md"

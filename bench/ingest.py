@@ -59,8 +59,7 @@ from pathlib import Path
 
 from bench.common import REPO_ROOT, Corpus, corpus_for, parse_sizes, progress_printer
 from config import Settings
-from index.engine import Engine
-from index.pipeline import Ingestor, IngestReport
+from index import Engine, Ingestor, IngestReport, embed_batch, parse_sources
 
 TARGET_REINGEST_PCT = 10.0
 TARGET_CEILING_PCT = 70.0
@@ -136,8 +135,6 @@ def make_engine(data_dir: Path) -> Engine:
 
 def load_model() -> float:
     """Load the embedding model once (it is a per-process singleton); return seconds."""
-    from index.embedding import embed_batch
-
     started = time.perf_counter()
     embed_batch(["warm up"])
     return time.perf_counter() - started
@@ -151,8 +148,6 @@ def timed(fn: Callable[[], IngestReport]) -> tuple[float, IngestReport]:
 
 def embed_texts(specs: Sequence[str], sample: int | None, seed: int = 0) -> list[str]:
     """The texts the pipeline embeds for the papers in ``specs`` (a seeded sample of papers if asked)."""
-    from index.sources import parse_sources
-
     defaults = Settings.from_env(environ={}, dotenv_path=None)
     papers = parse_sources(specs, max_bytes=int(defaults.max_digest_mb * 1024 * 1024), timeout=30.0).papers
     if sample is not None and len(papers) > sample:
@@ -162,8 +157,6 @@ def embed_texts(specs: Sequence[str], sample: int | None, seed: int = 0) -> list
 
 def time_ceiling(texts: Sequence[str]) -> tuple[int, float]:
     """``embed_batch`` alone on ``texts`` (model already loaded): (texts, seconds)."""
-    from index.embedding import embed_batch
-
     started = time.perf_counter()
     embed_batch(texts)
     return len(texts), time.perf_counter() - started

@@ -25,9 +25,7 @@ from pathlib import Path
 from bench.common import REPO_ROOT
 from config import Settings
 from config.logs import setup_logging
-from index.engine import Engine
-from index.evaluate import FileReport, evaluate_file
-from index.retrieve import MODES
+from index import MODES, Engine, FileReport, evaluate_file
 
 HOLDOUT = REPO_ROOT / "bench" / "eval"
 #: Papers in the two shared digests (112 weekly items + 38 table rows).

@@ -71,11 +71,7 @@ class SizeResult:
 
 
 def run_size(n: int, repeat: int, seed: int = 0) -> SizeResult:
-    from index.lookup import PaperLookup
-    from index.models import Paper
-    from index.retrieve import Retriever
-    from index.sources import parse_sources
-    from index.store import paper_record_json
+    from index import Paper, PaperLookup, Retriever, parse_sources
 
     data_dir = OUT_DIR / f"index-{n}"
     print(f"[{n}] writing / checking the synthetic corpus in {data_dir / 'digests'}", file=sys.stderr, flush=True)
@@ -97,7 +93,7 @@ def run_size(n: int, repeat: int, seed: int = 0) -> SizeResult:
     parsed = step("parse digests (read + parse + merge)", lambda: parse_sources(specs, max_bytes=max_bytes, timeout=5.0))
     papers = parsed.papers
     res.papers = len(papers)
-    records = [paper_record_json(p) for p in papers]
+    records = [json.dumps(p.to_dict(), sort_keys=True, ensure_ascii=False) for p in papers]  # as the store writes them
     step("decode catalogue records (JSON -> Paper)", lambda: [Paper.from_dict(json.loads(r)) for r in records])
 
     # The indexes the engine's catalogue holds, built the same way but with no

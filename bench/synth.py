@@ -385,7 +385,7 @@ def write_corpus(out_dir: Path | str, n_papers: int = 10_000, seed: int = 0,
 
 def check(files: Sequence[Path], n_papers: int) -> str:
     """Parse the corpus with the real parser; raise unless exactly ``n_papers`` come out."""
-    from index.sources import parse_sources
+    from index import parse_sources
 
     started = time.perf_counter()
     parsed = parse_sources([str(f) for f in files], max_bytes=20 * 1024 * 1024, timeout=5.0)

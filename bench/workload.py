@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bench import synth
-from index.models import Paper
+from index import Paper
 
 #: Questions about the shared digests, as people would ask them, plus a few off-topic ones.
 SHARED_QUESTIONS = [

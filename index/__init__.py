@@ -1,8 +1,12 @@
 """paperbot's knowledge engine: digests → papers → vectors → retrieval → cited answers.
 
-Nothing in this package imports discord; the bot and the CLI are thin layers over
-it and import only the names below (``from index import Engine, StoreUnavailable``),
-never ``index.<module>``.  The names resolve on first use (:pep:`562`), so
+Nothing in this package imports discord; the bot, the CLI and the benchmarks are
+thin layers over it and import only the names below (``from index import Engine,
+StoreUnavailable``), never ``index.<module>`` (tests/test_public_api.py checks).
+Besides the engine, the public surface holds the parts a script measures on their
+own: parsing (``parse_digest``, ``parse_sources``), embedding (``embed_batch``,
+``embed_query``), the indexes built without Chroma (``Retriever``, ``PaperLookup``)
+and the ingest pipeline (``Ingestor``).  The names resolve on first use (:pep:`562`), so
 ``import index`` costs nothing: ``paperbot --help`` must not load Chroma, numpy
 or LlamaIndex just to print its usage.
 """
@@ -15,15 +19,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from index.answer import Answer, Citation, Turn
     from index.catalogue import CatalogueWatcher
+    from index.digests import parse_digest
+    from index.embedding import embed_batch, embed_query
     from index.engine import Engine, Stats
-    from index.evaluate import QuestionFileError, evaluate_file, load_questions
+    from index.evaluate import FileReport, QuestionFileError, evaluate_file, load_questions
     from index.formats import score_formats
     from index.freshness import RefreshReport, SourceRecord
     from index.llm import LLMError
-    from index.lookup import LookupMatch
+    from index.lookup import LookupMatch, PaperLookup
     from index.models import Paper
-    from index.pipeline import IngestReport
-    from index.retrieve import Hit, SearchFilters
+    from index.pipeline import Ingestor, IngestReport
+    from index.retrieve import MODES, Hit, Retriever, SearchFilters
+    from index.sources import parse_sources
     from index.sqlitedb import DatabaseUnavailable, Schema, SQLiteFile
     from index.store import IndexMissing, StoreUnavailable, index_location
     from index.text import truncate
@@ -34,8 +41,12 @@ _HOMES = {
     "Citation": "index.answer",
     "Turn": "index.answer",
     "CatalogueWatcher": "index.catalogue",
+    "parse_digest": "index.digests",
+    "embed_batch": "index.embedding",
+    "embed_query": "index.embedding",
     "Engine": "index.engine",
     "Stats": "index.engine",
+    "FileReport": "index.evaluate",
     "QuestionFileError": "index.evaluate",
     "evaluate_file": "index.evaluate",
     "load_questions": "index.evaluate",
@@ -44,10 +55,15 @@ _HOMES = {
     "SourceRecord": "index.freshness",
     "LLMError": "index.llm",
     "LookupMatch": "index.lookup",
+    "PaperLookup": "index.lookup",
     "Paper": "index.models",
     "IngestReport": "index.pipeline",
+    "Ingestor": "index.pipeline",
     "Hit": "index.retrieve",
+    "MODES": "index.retrieve",
+    "Retriever": "index.retrieve",
     "SearchFilters": "index.retrieve",
+    "parse_sources": "index.sources",
     "DatabaseUnavailable": "index.sqlitedb",
     "Schema": "index.sqlitedb",
     "SQLiteFile": "index.sqlitedb",
@@ -63,14 +79,19 @@ __all__ = [
     "Citation",
     "DatabaseUnavailable",
     "Engine",
+    "FileReport",
     "Hit",
     "IndexMissing",
     "IngestReport",
+    "Ingestor",
     "LLMError",
     "LookupMatch",
+    "MODES",
     "Paper",
+    "PaperLookup",
     "QuestionFileError",
     "RefreshReport",
+    "Retriever",
     "SQLiteFile",
     "Schema",
     "SearchFilters",
@@ -78,9 +99,13 @@ __all__ = [
     "Stats",
     "StoreUnavailable",
     "Turn",
+    "embed_batch",
+    "embed_query",
     "evaluate_file",
     "index_location",
     "load_questions",
+    "parse_digest",
+    "parse_sources",
     "score_formats",
     "truncate",
 ]
