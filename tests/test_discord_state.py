@@ -97,7 +97,9 @@ def thread_answers(fake: FakeDiscord) -> list[Request]:
 
 
 # -- item 9: mention floods ------------------------------------------------------------------------
-async def test_a_mention_flood_gets_one_answer_per_user_and_no_public_slow_downs(engine: Engine, tmp_path: Path) -> None:
+async def test_a_mention_flood_gets_one_answer_per_user_and_no_public_slow_downs(
+    engine: Engine, tmp_path: Path, figures: dict[str, object]
+) -> None:
     async with bot_session(engine, tmp_path, env={"PAPERBOT_ASK_COOLDOWN": "60"}) as s:
         fake = s.fake
         channel = fake.channel_ids[0]
@@ -128,9 +130,9 @@ async def test_a_mention_flood_gets_one_answer_per_user_and_no_public_slow_downs
 
         public = fake.sent_to(channel)
         threads = [r for r in fake.requests if r.path.endswith("/threads")]
-        print(
-            f"{len(fake.requests)} requests; {len(public)} posts in the channel, {len(threads)} threads,"
-            f" {len(thread_answers(fake))} answers, {len(reactions(fake))} reactions"
+        figures.update(
+            requests=len(fake.requests), channel_posts=len(public), threads=len(threads),
+            answers=len(thread_answers(fake)), reactions=len(reactions(fake)),
         )
         # The only public post is the usage hint for the first empty mention.
         assert len(public) == 1 and "what is VPTQ" in public[0].json["content"], [r.json for r in public]
