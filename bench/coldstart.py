@@ -42,7 +42,7 @@ from bench.common import REPO_ROOT, corpus_for, make_engine
 
 QUERY = "quantization of language model weights"
 TARGETS_S = {"paperbot --help": 0.3, "paperbot search": 1.2}
-HEAVY = ("chromadb", "onnxruntime", "llama_index", "numpy", "bm25s", "tokenizers", "discord", "httpx", "pydantic",
+HEAVY = ("chromadb", "onnxruntime", "llama_index", "numpy", "tokenizers", "discord", "httpx", "pydantic",
          "rapidfuzz", "Stemmer", "nltk", "sqlalchemy", "openai", "opentelemetry", "tiktoken", "fsspec", "aiohttp")
 
 
@@ -200,7 +200,7 @@ def stages(data_dir: Path) -> int:
     t = mark("open Chroma: PersistentClient + collection + version", t)
     from index import Retriever  # noqa: F401 - its module's import cost is the step
 
-    t = mark("import the retriever (bm25s, Stemmer, ...)", t)
+    t = mark("import the retriever (Stemmer, rapidfuzz, ...)", t)
     engine.papers()
     t = mark("the catalogue: its snapshot, or read from Chroma + BM25 and lookup built", t)
     from index import embed_query

@@ -10,8 +10,9 @@ runs in a minute or two and isolates the pure-Python work over the catalogue:
   merge), the first step of every ingest;
 * decoding the catalogue records (JSON -> ``Paper``), the Python half of what a
   starting bot pays to read its catalogue from Chroma;
-* building the ``/paper`` lookup index (``PaperLookup``) and the BM25 + metadata
-  index (``Retriever`` without a vector store), as a starting bot does;
+* building the keyword index (``LexicalIndex``: BM25, document frequencies and
+  postings), then over it the ``/paper`` lookup index (``PaperLookup``) and the
+  metadata index (``Retriever`` without a vector store), as a starting bot does;
 * ``/paper`` lookup, autocomplete and BM25-only search latency, p50/p95, on the
   same index objects the engine's catalogue holds (built here in memory, so no
   Chroma is opened);
@@ -71,7 +72,7 @@ class SizeResult:
 
 
 def run_size(n: int, repeat: int, seed: int = 0) -> SizeResult:
-    from index import Paper, PaperLookup, Retriever, parse_sources
+    from index import LexicalIndex, Paper, PaperLookup, Retriever, parse_sources
 
     data_dir = OUT_DIR / f"index-{n}"
     print(f"[{n}] writing / checking the synthetic corpus in {data_dir / 'digests'}", file=sys.stderr, flush=True)
@@ -98,8 +99,11 @@ def run_size(n: int, repeat: int, seed: int = 0) -> SizeResult:
 
     # The indexes the engine's catalogue holds, built the same way but with no
     # Chroma: the engine would read its catalogue (and on a miss, its version) from the store.
-    lookup = step("build lookup index (PaperLookup)", lambda: PaperLookup(papers))
-    retriever = step("build BM25 + metadata index (Retriever)", lambda: Retriever(papers, None, None))  # type: ignore[arg-type]
+    # One keyword index (BM25, document frequencies, postings) shared by both, as Catalogue.build does.
+    lexical = step("build keyword index (LexicalIndex: BM25 + postings)", lambda: LexicalIndex(papers))
+    lookup = step("build lookup index (PaperLookup, on the keyword index)", lambda: PaperLookup(papers, lexical))
+    retriever = step("build metadata index (Retriever, on the keyword index)",
+                     lambda: Retriever(papers, None, None, lexical))  # type: ignore[arg-type]
 
     rng = random.Random(seed)
     lookups = workload.lookup_probes(papers, rng)

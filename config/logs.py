@@ -43,12 +43,12 @@ class RedactSecrets(logging.Filter):
 class QuietLibraries(logging.Filter):
     """Keep chatty libraries to warnings and above.
 
-    A filter on our handler rather than levels on their loggers, because some
-    (bm25s) reset their own logger to DEBUG when they are first imported, which
+    A filter on our handler rather than levels on their loggers, because a
+    library may reset its own logger's level when it is first imported, which
     happens lazily, after logging is set up.
     """
 
-    NOISY = ("chromadb", "httpx", "httpcore", "urllib3", "bm25s", "discord.http", "discord.gateway")
+    NOISY = ("chromadb", "httpx", "httpcore", "urllib3", "discord.http", "discord.gateway")
 
     def __init__(self, level: int) -> None:
         super().__init__()

@@ -5,8 +5,8 @@ thin layers over it and import only the names below (``from index import Engine,
 StoreUnavailable``), never ``index.<module>`` (tests/test_public_api.py checks).
 Besides the engine, the public surface holds the parts a script measures on their
 own: parsing (``parse_digest``, ``parse_sources``), embedding (``embed_batch``,
-``embed_query``), the indexes built without Chroma (``Retriever``, ``PaperLookup``)
-and the ingest pipeline (``Ingestor``).  The names resolve on first use (:pep:`562`), so
+``embed_query``), the indexes built without Chroma (``LexicalIndex``, ``Retriever``,
+``PaperLookup``) and the ingest pipeline (``Ingestor``).  The names resolve on first use (:pep:`562`), so
 ``import index`` costs nothing: ``paperbot --help`` must not load Chroma, numpy
 or LlamaIndex just to print its usage.
 """
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from index.evaluate import FileReport, QuestionFileError, evaluate_file, load_questions
     from index.formats import score_formats
     from index.freshness import RefreshReport, SourceRecord
+    from index.lexical import LexicalIndex
     from index.llm import LLMError
     from index.lookup import LookupMatch, PaperLookup
     from index.models import Paper
@@ -53,6 +54,7 @@ _HOMES = {
     "score_formats": "index.formats",
     "RefreshReport": "index.freshness",
     "SourceRecord": "index.freshness",
+    "LexicalIndex": "index.lexical",
     "LLMError": "index.llm",
     "LookupMatch": "index.lookup",
     "PaperLookup": "index.lookup",
@@ -85,6 +87,7 @@ __all__ = [
     "IngestReport",
     "Ingestor",
     "LLMError",
+    "LexicalIndex",
     "LookupMatch",
     "MODES",
     "Paper",

@@ -441,10 +441,10 @@ class Answerer:
         """
         lexical = self.retriever.lexical
         terms = [t for t in dict.fromkeys(tokenize(query))]
-        doc_terms = lexical.doc_terms[self.retriever.index_of[hit.paper.paper_id]]
+        doc = self.retriever.index_of[hit.paper.paper_id]
         weights = [lexical.idf(t) for t in terms]
         total = sum(weights) or 1.0
-        coverage = sum(w for t, w in zip(terms, weights, strict=True) if t in doc_terms) / total
+        coverage = sum(w for t, w in zip(terms, weights, strict=True) if lexical.contains(doc, t)) / total
         agree = bool(hit.dense_rank and hit.bm25_rank and hit.dense_rank <= 3 and hit.bm25_rank <= 3)
         sim = hit.dense_sim
         names_ok = _names_covered(query, hit.paper)

@@ -1,8 +1,9 @@
 """One version of the paper catalogue and the indexes built from it, kept fresh
 across processes.
 
-A process answers from an in-memory catalogue (the papers, the BM25 and metadata
-indexes of :class:`~index.retrieve.Retriever`, the ``/paper`` lookup index).  Another
+A process answers from an in-memory catalogue (the papers, one keyword index
+shared by :class:`~index.retrieve.Retriever` and the ``/paper`` lookup, the
+retriever's metadata indexes and the lookup's title indexes).  Another
 process (a scheduled ``paperbot ingest``, a second bot) may change the shared
 collection at any time; every ingest that changes it stamps a new
 :class:`~index.store.CatalogueVersion` into the collection's metadata, where every
@@ -59,16 +60,20 @@ class Catalogue:
         store: PaperStore,
         embed_query: Callable[[str], Sequence[float]],
     ) -> Catalogue:
-        """Build both indexes over ``papers`` (seconds at 100k papers: BM25 and the
-        lookup's trigram and keyword indexes)."""
+        """Build both indexes over ``papers`` (seconds at 100k papers): one keyword
+        index (BM25, document frequencies, postings) that the retriever and the
+        lookup share, then the retriever's metadata and the lookup's title indexes.
+        The catalogue's papers are in the keyword index's order, newest first."""
+        from index.lexical import LexicalIndex
         from index.lookup import PaperLookup
         from index.retrieve import Retriever
 
         started = time.perf_counter()
-        retriever = Retriever(papers, store, embed_query)
-        lookup = PaperLookup(papers)
+        lexical = LexicalIndex(papers)
+        retriever = Retriever(lexical.papers, store, embed_query, lexical)
+        lookup = PaperLookup(lexical.papers, lexical)
         log.info("built the search and lookup indexes of %d papers in %.2f s", len(papers), time.perf_counter() - started)
-        return cls(version, papers, retriever, lookup, origin="store")
+        return cls(version, lexical.papers, retriever, lookup, origin="store")
 
 
 class CatalogueWatcher:

@@ -1,4 +1,4 @@
-"""Lexical side of retrieval: one tokenizer and a BM25 index (bm25s) over papers.
+"""Lexical side of retrieval and lookup: one tokenizer and one keyword index over papers.
 
 Paper names are the hard case for dense models (VPTQ, R-MCTS, OLMoE mean nothing
 to MiniLM), so the tokenizer keeps them whole *and* split: ``R-MCTS`` yields
@@ -10,9 +10,12 @@ they always agree.
 from __future__ import annotations
 
 import logging
+import math
 import re
+from array import array
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 
@@ -22,6 +25,9 @@ log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-.'’][A-Za-z0-9]+)*")
 _SPLIT = re.compile(r"[-.'’]")
+#: BM25 (Lucene variant) term-frequency saturation and length normalisation.
+K1 = 1.5
+B = 0.75
 
 #: English function words plus question words that say nothing about a paper.
 STOPWORDS = frozenset(
@@ -104,40 +110,114 @@ def paper_text(paper: Paper) -> str:
     )
 
 
-class LexicalIndex:
-    """BM25 over the paper catalogue, rebuilt in memory when the catalogue changes.
+def newest_first(papers: Sequence[Paper]) -> list[Paper]:
+    """The catalogue's one paper order: newest first, then by paper id (descending).
 
-    Rebuilding takes well under a second for thousands of papers, which is cheaper
-    and simpler than keeping a second persisted index in step with Chroma.
+    Lookup and autocomplete break ties towards the newer paper by taking the lower
+    position, and the retriever and lookup share one index, so both use this order.
+    """
+    return sorted(papers, key=lambda p: (p.date or "", p.paper_id), reverse=True)
+
+
+class LexicalIndex:
+    """The catalogue's one keyword index: BM25 for retrieval, document frequencies
+    for the answerer and the catalogue facts, postings for ``/paper`` lookup.
+
+    Stored compactly as CSR rows, one per stemmed term: ``_rows`` maps a term to its
+    row, ``_indptr[row]:_indptr[row + 1]`` slices ``_docs`` (int32 paper positions,
+    ascending) and ``_weights`` (float32 BM25 weight of the term in that paper).
+    The weight is Lucene's BM25 (what bm25s computes by default; k1=1.5, b=0.75):
+    ``idf * tf / (tf + k1 * (1 - b + b * dl / avgdl))`` with
+    ``idf = ln(1 + (N - df + 0.5) / (df + 0.5))``, so a query's scores are a sum of
+    row slices.  A paper's position is its place in :attr:`papers`, which are in
+    :func:`newest_first` order.  Rebuilt in memory per catalogue version (about a
+    second at 100k papers), which is simpler than keeping a second persisted index
+    in step with Chroma.
     """
 
     def __init__(self, papers: Sequence[Paper]) -> None:
-        import bm25s
+        self.papers = newest_first(papers)
+        n = len(self.papers)
+        rows: dict[str, int] = {}
+        # word -> its term rows, for this build: most words recur, so this replaces
+        # tokenizing and the vocabulary lookups for most of the corpus, and a paper
+        # whose words are all known is indexed by one C-level pass over them.
+        word_rows: dict[str, tuple[int, ...]] = {}
+        rows_of = word_rows.__getitem__
+        flat = array("i")  # every paper's term rows, one paper after another
+        lengths = np.zeros(n, dtype=np.int64)
+        for doc, paper in enumerate(self.papers):
+            words = raw_words(paper_text(paper))
+            start = len(flat)
+            try:
+                flat.extend(chain.from_iterable(map(rows_of, words)))
+            except KeyError:  # words not seen before: learn them, then index the paper again
+                del flat[start:]
+                for word in words:
+                    if word not in word_rows:
+                        word_rows[word] = tuple(rows.setdefault(term, len(rows)) for term in tokenize(word))
+                flat.extend(chain.from_iterable(map(rows_of, words)))
+            lengths[doc] = len(flat) - start
+        self._rows = rows
+        self._indptr, self._docs, self._weights = _bm25_csr(np.frombuffer(flat, dtype=np.int32), lengths, len(rows))
+        log.debug("lexical index: %d papers, %d terms, %d postings", n, len(rows), len(self._docs))
 
-        self.papers = list(papers)
-        self.doc_terms: list[frozenset[str]] = []
-        corpus: list[list[str]] = []
-        for paper in self.papers:
-            terms = tokenize(paper_text(paper))
-            corpus.append(terms or ["<empty>"])
-            self.doc_terms.append(frozenset(terms))
-        self._bm25 = bm25s.BM25()
-        if corpus:
-            self._bm25.index(corpus, show_progress=False)
-        self.vocab = set(self._bm25.vocab_dict) if corpus else set()
-        self.doc_freq: dict[str, int] = {}
-        for doc in self.doc_terms:
-            for term in doc:
-                self.doc_freq[term] = self.doc_freq.get(term, 0) + 1
-
-    def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every paper for ``query`` (zeros when no term is known)."""
-        terms = [t for t in tokenize(query) if t in self.vocab]
-        if not self.papers or not terms:
-            return np.zeros(len(self.papers), dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(terms), dtype=np.float32)
+    def doc_freq(self, term: str) -> int:
+        """How many papers contain ``term`` (a stemmed term, as :func:`tokenize` makes)."""
+        row = self._rows.get(term)
+        return 0 if row is None else int(self._indptr[row + 1] - self._indptr[row])
 
     def idf(self, term: str) -> float:
-        """Inverse document frequency, for weighting which query words matter."""
-        n = len(self.papers) or 1
-        return float(np.log(1 + (n - self.doc_freq.get(term, 0) + 0.5) / (self.doc_freq.get(term, 0) + 0.5)))
+        """Inverse document frequency (BM25's), for weighting which query words matter."""
+        df = self.doc_freq(term)
+        return math.log(1 + (len(self.papers) - df + 0.5) / (df + 0.5))
+
+    def postings(self, term: str) -> np.ndarray:
+        """Positions (ascending, int32) of the papers that contain ``term``; a view, not a copy."""
+        row = self._rows.get(term)
+        if row is None:
+            return np.zeros(0, dtype=np.int32)
+        return self._docs[self._indptr[row] : self._indptr[row + 1]]
+
+    def contains(self, doc: int, term: str) -> bool:
+        """Whether the paper at position ``doc`` contains ``term``."""
+        found = self.postings(term)
+        at = int(np.searchsorted(found, doc))
+        return at < len(found) and int(found[at]) == doc
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every paper for ``query`` (zeros when no term is known).
+
+        A term the query repeats counts again, as in bm25s."""
+        out = np.zeros(len(self.papers), dtype=np.float32)
+        for term in tokenize(query):
+            row = self._rows.get(term)
+            if row is not None:
+                start, end = self._indptr[row], self._indptr[row + 1]
+                out[self._docs[start:end]] += self._weights[start:end]  # a row names each paper once
+        return out
+
+
+def _bm25_csr(terms: np.ndarray, lengths: np.ndarray, n_terms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR rows (indptr, paper positions, BM25 weights) from every paper's term ids
+    (``terms``, papers one after another, ``lengths`` each), in a few numpy passes."""
+    n = len(lengths)
+    if n == 0 or len(terms) == 0:
+        return np.zeros(n_terms + 1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+    docs = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    # One key per (term, paper) occurrence; sorted, equal keys are one posting and
+    # their count is the term frequency.
+    keys = np.sort(terms.astype(np.int64) * n + docs)
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    tf = np.diff(np.append(starts, len(keys))).astype(np.float64)
+    keys = keys[starts]
+    rows, docs = np.divmod(keys, n)
+    df = np.bincount(rows, minlength=n_terms)
+    indptr = np.concatenate(([0], np.cumsum(df)))
+    # A paper with no terms counts as one token long, as bm25s indexes it (a placeholder token).
+    doc_len = np.maximum(lengths, 1).astype(np.float64)
+    # The IDF is rounded to float32 first, as bm25s stores it, so the weights are bm25s' to the bit.
+    idf = np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32).astype(np.float64)
+    norm = K1 * (1 - B + B * doc_len[docs] / doc_len.mean())
+    weights = (idf[rows] * tf / (tf + norm)).astype(np.float32)
+    return indptr, docs.astype(np.int32), weights

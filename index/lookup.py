@@ -11,7 +11,8 @@ the titles costs ~10 ms and a rapidfuzz pass ~100 ms.  Instead a character
 trigram index over the titles gives, with a few numpy operations, the titles
 that contain every trigram of the input (a superset of the substring matches,
 verified afterwards) or share the most trigrams with it (the candidates for
-typo-tolerant matching), and an inverted index gives the keyword scores.
+typo-tolerant matching), and the catalogue's keyword index (index/lexical.py,
+shared with retrieval) gives the keyword postings.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from index.digests import arxiv_id_from_url, normalise_title
-from index.lexical import tokenize
+from index.lexical import LexicalIndex, tokenize
 from index.models import Paper
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,14 @@ class LookupMatch:
 class PaperLookup:
     """Built once per catalogue version; all queries are read-only."""
 
-    def __init__(self, papers: Sequence[Paper]) -> None:
-        self.papers = sorted(papers, key=lambda p: (p.date or "", p.paper_id), reverse=True)
+    def __init__(self, papers: Sequence[Paper], lexical: LexicalIndex | None = None) -> None:
+        """``lexical``: the catalogue's keyword index over these ``papers``, shared
+        with the retriever (built here when not given).  The lookup's papers are in
+        its order, newest first, which is how ties are broken."""
+        self.lexical = LexicalIndex(papers) if lexical is None else lexical
+        if len(self.lexical.papers) != len(papers):
+            raise ValueError("the lexical index is over another set of papers")
+        self.papers = self.lexical.papers
         # One entry per name of a paper (its title, then its aliases), in paper order;
         # ``_owner`` maps an entry back to its paper.
         self._titles: list[str] = []
@@ -77,13 +84,6 @@ class PaperLookup:
             if p.url:
                 self._by_url.setdefault(p.url.rstrip("/").lower(), []).append(p)
         self._trigrams = _TrigramIndex(self._titles)
-        postings: dict[str, list[int]] = {}
-        for i, p in enumerate(self.papers):
-            for t in set(tokenize(" ".join([p.title, *p.aliases, p.headline, p.summary, *p.topics, *p.orgs, *p.authors]))):
-                postings.setdefault(t, []).append(i)
-        n = len(self.papers) or 1
-        self._postings = {t: np.array(ids, dtype=np.int32) for t, ids in postings.items()}
-        self._idf = {t: math.log(1 + n / len(ids)) for t, ids in postings.items()}
         self._labels = [_label(p) for p in self.papers]
         self._position = {p.paper_id: i for i, p in enumerate(self.papers)}
 
@@ -195,10 +195,16 @@ class PaperLookup:
         terms = set(tokenize(_URL.sub(" ", query)))
         if not terms:
             return []
-        total = sum(self._idf.get(t, 0.0) for t in terms) or 1.0
         weights = np.zeros(len(self.papers), dtype=np.float64)
-        for t in terms & self._postings.keys():
-            weights[self._postings[t]] += self._idf[t]
+        total = 0.0
+        for t in terms:
+            df = self.lexical.doc_freq(t)
+            if df:
+                # Lookup's own weighting of the shared document frequency, ln(1 + N/df).
+                idf = math.log(1 + len(self.papers) / df)
+                weights[self.lexical.postings(t)] += idf
+                total += idf
+        total = total or 1.0
         shares = weights / total
         top = np.flatnonzero(shares >= 0.3)
         top = top[np.lexsort((top, -shares[top]))][: max(limit, _KEYWORD_TIES)]

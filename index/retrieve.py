@@ -115,13 +115,22 @@ class Retriever:
     """Searches the paper catalogue; built once per catalogue version."""
 
     def __init__(
-        self, papers: Sequence[Paper], store: PaperStore, embed_query: Callable[[str], Sequence[float]]
+        self,
+        papers: Sequence[Paper],
+        store: PaperStore,
+        embed_query: Callable[[str], Sequence[float]],
+        lexical: LexicalIndex | None = None,
     ) -> None:
-        self.papers = list(papers)
+        """``lexical``: the catalogue's keyword index over these ``papers``, shared
+        with the lookup (built here when not given).  The retriever's papers are in
+        its order (:func:`~index.lexical.newest_first`)."""
+        self.lexical = LexicalIndex(papers) if lexical is None else lexical
+        if len(self.lexical.papers) != len(papers):
+            raise ValueError("the lexical index is over another set of papers")
+        self.papers = self.lexical.papers
         self.store = store
         self.embed_query = embed_query
         self.index_of = {p.paper_id: i for i, p in enumerate(self.papers)}
-        self.lexical = LexicalIndex(self.papers)
         # Inverted maps from a word to the papers it could match, so that the
         # metadata pass looks only at candidates, not at every paper per question.
         self._org_keys = [[_org_key(o) for o in p.orgs] for p in self.papers]
@@ -152,7 +161,7 @@ class Retriever:
             top = [int(i) for i in np.argsort(-scores)[:NAME_CANDIDATES] if scores[i] > 0]
             return [lexical.papers[i] for i in top]
 
-        return CatalogueFacts(self.papers, lambda term: lexical.doc_freq.get(term, 0), candidates)
+        return CatalogueFacts(self.papers, lexical.doc_freq, candidates)
 
     def search(
         self, query: str, k: int = 10, mode: Mode = "hybrid", filters: SearchFilters | None = None

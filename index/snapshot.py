@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 SNAPSHOT_FORMAT = 1
 #: Modules whose classes are inside a snapshot, or that decide what goes in.
 _CODE = ("models.py", "lexical.py", "retrieve.py", "lookup.py", "catalogue.py", "snapshot.py")
-_LIBRARIES = ("bm25s", "numpy", "scipy", "rapidfuzz")
+_LIBRARIES = ("numpy",)
 
 
 @lru_cache(maxsize=1)
@@ -96,7 +96,8 @@ def save(path: Path, catalogue: Catalogue) -> bool:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as out:
             pickle.dump(header, out, protocol=pickle.HIGHEST_PROTOCOL)
-            # One dump: the papers are shared by the retriever and the lookup, not copied.
+            # One dump: the papers and the keyword index are shared by the retriever
+            # and the lookup, and pickle writes a shared object once.
             pickle.dump((catalogue.papers, state, lookup), out, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
     except OSError as exc:

@@ -141,6 +141,9 @@ def test_a_new_process_starts_from_the_snapshot_of_the_current_version(tmp_path:
     loaded = again.catalogue()
     assert loaded.origin == "snapshot" and loaded.version == built.version
     assert [p.to_dict() for p in loaded.papers] == [p.to_dict() for p in built.papers]
+    # One keyword index, saved once and shared again after loading.
+    assert built.retriever.lexical is built.lookup.lexical
+    assert loaded.retriever.lexical is loaded.lookup.lexical
     for engine in (first, again):
         assert engine.search("RATIONALYST", k=1)[0].paper.arxiv_id == "2410.01044"
         assert engine.find_papers("vptq extrme low bit")[0].paper.arxiv_id == "2409.17066"
