@@ -59,7 +59,7 @@ from pathlib import Path
 
 from bench.common import REPO_ROOT, Corpus, corpus_for, parse_sizes, progress_printer
 from config import Settings
-from index import Engine, Ingestor, IngestReport, embed_batch, parse_sources
+from index import Engine, Ingestor, IngestReport, embed_batch, open_store, parse_sources
 
 TARGET_REINGEST_PCT = 10.0
 TARGET_CEILING_PCT = 70.0
@@ -183,7 +183,7 @@ def run_shared(corpus: Corpus, repeat: int) -> SizeResult:
             res.again.seconds.append(seconds)
             seconds, res.fresh.report = timed(lambda: make_engine(Path(tmp)).ingest(corpus.specs))
             res.fresh.seconds.append(seconds)
-            res.chunks = engine.store.count_chunks()
+            res.chunks = open_store(engine.settings).count_chunks()
     res.papers = res.first.report.papers if res.first.report else 0
     return res
 
@@ -208,7 +208,7 @@ def run_synthetic(corpus: Corpus, repeat: int) -> SizeResult:
         seconds, report = timed(lambda: engine.ingest(corpus.specs, progress=progress_printer(corpus.name, started)))
         res.recorded = FirstIngest(
             papers=report.papers,
-            chunks=engine.store.count_chunks(),
+            chunks=open_store(engine.settings).count_chunks(),
             seconds=seconds,
             peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
             load_before=load_before,

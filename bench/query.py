@@ -73,7 +73,7 @@ from bench.common import (
     time_calls,
 )
 from bench.workload import SHARED_QUESTIONS, Probe, autocomplete_probes, lookup_probes, synthetic_questions
-from index import Engine, embed_batch, embed_query
+from index import Engine, embed_batch, embed_query, open_store
 
 OPERATIONS = ("search hybrid", "search bm25", "search dense", "lookup", "autocomplete", "ask")
 #: (operation, smallest corpus it applies to) → p95 target in ms.
@@ -135,7 +135,7 @@ def hnsw_recall(engine: Engine, queries: Sequence[str]) -> Recall:
     search).  Chunk level: Chroma's top-60 chunks (what ``search`` asks Chroma for)
     vs the exact top 60, which isolates the HNSW index from the grouping.
     """
-    coll = engine.store.collection
+    coll = open_store(engine.settings, create=False).collection  # the vectors the engine searches
     started = time.perf_counter()
     ids: list[str] = []
     vectors: list[np.ndarray] = []
@@ -240,7 +240,7 @@ def run_size(corpus: Corpus, seed: int, repeat: int, profile_ops: set[str]) -> S
     engine.snapshot_path.unlink(missing_ok=True)
     warm = make_engine(corpus.data_dir)
     for step, fn in (
-        ("open store + count chunks", lambda: engine.store.count_chunks()),
+        ("open store + count chunks", lambda: open_store(engine.settings, create=False).count_chunks()),
         ("read the catalogue version (collection metadata)", engine.catalogue_version),
         (COLD_STEP, engine.catalogue),
         (WARM_STEP, warm.catalogue),
@@ -252,14 +252,14 @@ def run_size(corpus: Corpus, seed: int, repeat: int, profile_ops: set[str]) -> S
     # Another process's ingest as a running bot sees it: a new version, then the
     # watcher's check, rebuild and swap (the staleness bound is the check interval
     # plus this).  Only the version is stamped, so the cached index is unchanged.
-    engine.store.stamp_catalogue_version()
+    open_store(engine.settings, create=False).stamp_catalogue_version()
     t0 = time.perf_counter()
     warm.sync_catalogue()
     res.startup.append((REFRESH_STEP, (time.perf_counter() - t0) * 1000.0))
     engine = warm  # at the current version: no miss below triggers a refresh of its own
     papers = engine.papers()
     res.papers = len(papers)
-    res.chunks = engine.store.count_chunks()
+    res.chunks = open_store(engine.settings, create=False).count_chunks()
 
     rng = random.Random(seed)
     questions = SHARED_QUESTIONS if not corpus.synthetic else synthetic_questions(papers, rng)

@@ -6,7 +6,8 @@ StoreUnavailable``), never ``index.<module>`` (tests/test_public_api.py checks).
 Besides the engine, the public surface holds the parts a script measures on their
 own: parsing (``parse_digest``, ``parse_sources``), embedding (``embed_batch``,
 ``embed_query``), the indexes built without Chroma (``LexicalIndex``, ``Retriever``,
-``PaperLookup``) and the ingest pipeline (``Ingestor``).  The names resolve on first use (:pep:`562`), so
+``PaperLookup``), the ingest pipeline (``Ingestor``) and the engine's vector store
+on its own (``open_store``).  The names resolve on first use (:pep:`562`), so
 ``import index`` costs nothing: ``paperbot --help`` must not load Chroma, numpy
 or LlamaIndex just to print its usage.
 """
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from index.catalogue import CatalogueWatcher
     from index.digests import parse_digest
     from index.embedding import embed_batch, embed_query
-    from index.engine import Engine, Stats
+    from index.engine import Engine, Stats, open_store
     from index.evaluate import FileReport, QuestionFileError, evaluate_file, load_questions
     from index.formats import score_formats
     from index.freshness import RefreshReport, SourceRecord
@@ -47,6 +48,7 @@ _HOMES = {
     "embed_query": "index.embedding",
     "Engine": "index.engine",
     "Stats": "index.engine",
+    "open_store": "index.engine",
     "FileReport": "index.evaluate",
     "QuestionFileError": "index.evaluate",
     "evaluate_file": "index.evaluate",
@@ -107,6 +109,7 @@ __all__ = [
     "evaluate_file",
     "index_location",
     "load_questions",
+    "open_store",
     "parse_digest",
     "parse_sources",
     "score_formats",

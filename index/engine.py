@@ -81,6 +81,17 @@ def reports_store_failures(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def open_store(settings: Settings, create: bool = True) -> PaperStore:
+    """The Chroma collection an engine on ``settings`` reads and writes, opened on
+    its own: for what an engine does not offer, such as a bench reading the raw
+    vectors (HNSW recall against exact cosine) or counting chunks, or standing in
+    for another process's ingest by stamping a new catalogue version."""
+    from index.embedding import MODEL_NAME
+    from index.store import PaperStore, collection_name
+
+    return PaperStore.open(settings, collection_name(MODEL_NAME), create=create)
+
+
 @dataclass
 class Stats:
     """What is in the index, in the shape of the CLI's ``stats`` JSON contract."""
@@ -98,8 +109,9 @@ class Engine:
     """Owns the store and models for one data dir (or Chroma server).
 
     Front ends call the methods below; the parts (store, models, indexes) are
-    built on first use and stay behind it.  ``store``, ``embed_model`` and the
-    catalogue accessors are public for the benches and tests that measure them.
+    built on first use and stay behind it.  ``embed_model`` and the catalogue
+    accessors are public for the benches and tests that measure them; a script
+    that measures the vectors themselves opens the store with :func:`open_store`.
     """
 
     def __init__(self, settings: Settings, create: bool = True) -> None:
@@ -129,11 +141,8 @@ class Engine:
         return MiniLMEmbedding()
 
     @cached_property
-    def store(self) -> PaperStore:
-        from index.embedding import MODEL_NAME
-        from index.store import PaperStore, collection_name
-
-        return PaperStore.open(self.settings, collection_name(MODEL_NAME), create=self.create)
+    def _store(self) -> PaperStore:
+        return open_store(self.settings, create=self.create)
 
     @cached_property
     def _ledger(self) -> SourceLedger:
@@ -163,7 +172,7 @@ class Engine:
 
         docstore_dir = Path(self.settings.data_dir) / "docstore"
         with self._ingest_lock:
-            report = Ingestor(self.store, self.embed_model, docstore_dir).ingest(parsed, progress)
+            report = Ingestor(self._store, self.embed_model, docstore_dir).ingest(parsed, progress)
         if (report.new or report.updated) and self._catalogue is not None:
             # Every read after this returns sees the change (the announcement of a
             # freshly ingested week relies on it); other threads keep answering
@@ -191,7 +200,7 @@ class Engine:
     def snapshot_path(self) -> Path:
         from index.snapshot import snapshot_path
 
-        return snapshot_path(Path(self.settings.data_dir), self.store.name)
+        return snapshot_path(Path(self.settings.data_dir), self._store.name)
 
     def catalogue(self) -> Catalogue:
         """The current catalogue; the first call loads the snapshot of the current
@@ -210,7 +219,7 @@ class Engine:
 
     @reports_store_failures
     def _read_version(self) -> CatalogueVersion:
-        return self.store.catalogue_version()
+        return self._store.catalogue_version()
 
     def sync_catalogue(self, wait: float | None = None) -> bool:
         """Bring the catalogue up to the store's current version, building the new
@@ -249,20 +258,20 @@ class Engine:
         from index.embedding import embed_query
 
         path = self.snapshot_path
-        loaded = snapshot.load(path, version, self.store, embed_query)
+        loaded = snapshot.load(path, version, self._store, embed_query)
         if loaded is not None:
             return loaded
         started = time.perf_counter()
         papers = self._read_papers()
         log.info("read %d papers from the store in %.2f s", len(papers), time.perf_counter() - started)
-        built = Catalogue.build(version, papers, self.store, embed_query)
+        built = Catalogue.build(version, papers, self._store, embed_query)
         if self.create or Path(self.settings.data_dir).is_dir():  # a read command never makes a data dir
             snapshot.save(path, built)
         return built
 
     @reports_store_failures
     def _read_papers(self) -> list[Paper]:
-        return self.store.papers()
+        return self._store.papers()
 
     def watch_catalogue(self, interval: float | None = None) -> CatalogueWatcher:
         """Start checking the catalogue version in the background (the bot does, for
@@ -326,7 +335,7 @@ class Engine:
 
     def stats(self) -> Stats:
         facts = self._facts()
-        return Stats(papers=len(facts.papers), weeks=facts.weeks, sources=facts.sources, collection=self.store.name)
+        return Stats(papers=len(facts.papers), weeks=facts.weeks, sources=facts.sources, collection=self._store.name)
 
     def weeks(self) -> list[str]:
         """The digest weeks of the current version, oldest first."""

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from config import Settings
-from index.engine import Engine
+from index.engine import Engine, open_store
 from index.freshness import SourceCheck
 from tests.support.digest_host import W1, W2, DigestHost, digest
 
@@ -66,14 +66,14 @@ def test_a_url_is_ingested_once_then_polled_with_a_conditional_get(
 
     # Unchanged: one 304, no ingest, nothing written to the index or the ledger.
     calls = spy_ingest(engine, monkeypatch)
-    chunks = engine.store.count_chunks()
+    chunks = open_store(engine.settings).count_chunks()
     second = engine.refresh([url])
     assert second.checks == [SourceCheck(url, "unchanged")] and second.ingest is None
     assert calls == []
     last = host.hits[-1]
     assert (last.status, last.if_none_match, last.if_modified_since) == (304, record.etag, record.last_modified)
     assert engine.source_records() == [record]
-    assert engine.store.count_chunks() == chunks
+    assert open_store(engine.settings).count_chunks() == chunks
 
     # Changed: downloaded again; the new week's papers are new (the old week's moved
     # down the file, so their line numbers are updated).

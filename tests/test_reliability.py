@@ -37,7 +37,7 @@ from aiohttp import web
 
 from bot.app import PaperBot
 from config import Settings
-from index.engine import Engine
+from index.engine import Engine, open_store
 from tests.conftest import FIXTURE_PAPERS, REPO_ROOT
 from tests.support.bot import TOKEN, VPTQ_URL, bot_session, clean_env, run_paperbot, running_bot, tasks_left_by_load
 from tests.support.chroma import ChromaServer
@@ -154,7 +154,7 @@ async def test_a_corrupt_state_db_is_backed_up_and_recreated_without_touching_th
             assert links(embeds((await answered(fake, pending))[-1])[0])[0] == VPTQ_URL
     (error,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert error.name == "bot.state" and "corrupt" in error.getMessage() and backup.name in error.getMessage()
-    assert engine.store.count_papers() == 3
+    assert open_store(engine.settings).count_papers() == 3
     for path in chroma_files:  # nothing under the index was removed
         assert path.exists(), path
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bot.state import BotState
 from config import Settings
-from index.engine import Engine
+from index.engine import Engine, open_store
 from tests.support.bot import TOKEN, BotProcess, clean_env, run_paperbot
 from tests.support.digests import DIGEST
 from tests.support.discord import FakeDiscord, Request
@@ -106,7 +106,7 @@ async def test_kill_9_mid_announcement_then_restart_duplicates_and_loses_nothing
     # The first channel's questions thread was opened by the restarted bot, from the post it found.
     threads = [r for r in fake.requests if r.path.endswith("/threads")]
     assert sorted(r.parts[1] for r in threads) == sorted([str(first), str(second)]) and all(r.status == 201 for r in threads)
-    assert engine.store.count_papers() == 3
+    assert open_store(engine.settings).count_papers() == 3
 
 
 def _wait_for_slot(data_dir: Path) -> None:
@@ -172,7 +172,7 @@ async def test_kill_9_mid_ingest_then_a_rerun_has_every_paper_once(tmp_path: Pat
     report = json.loads(out)
     assert (report["papers"], report["new"], report["updated"], report["unchanged"]) == (papers, 0, 0, papers)
     engine = Engine(Settings.from_env(environ={}, dotenv_path=None, data_dir=data_dir))
-    assert engine.store.count_papers() == papers
-    assert engine.store.count_chunks() == papers  # each short entry is one chunk: none written twice
+    assert open_store(engine.settings).count_papers() == papers
+    assert open_store(engine.settings).count_chunks() == papers  # each short entry is one chunk: none written twice
     assert 0 < killed_at < papers
     figures.update(vectors_in_chroma_at_kill=killed_at, papers=papers)
