@@ -202,7 +202,7 @@ class PaperLookup:
             if df:
                 # Lookup's own weighting of the shared document frequency, ln(1 + N/df).
                 idf = math.log(1 + len(self.papers) / df)
-                weights[self.lexical.postings(t)] += idf
+                np.add.at(weights, self.lexical.postings(t), idf)
                 total += idf
         total = total or 1.0
         shares = weights / total
