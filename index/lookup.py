@@ -18,7 +18,6 @@ shared with retrieval) gives the keyword postings.
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -200,8 +199,7 @@ class PaperLookup:
         for t in terms:
             df = self.lexical.doc_freq(t)
             if df:
-                # Lookup's own weighting of the shared document frequency, ln(1 + N/df).
-                idf = math.log(1 + len(self.papers) / df)
+                idf = self.lexical.idf(t)
                 np.add.at(weights, self.lexical.postings(t), idf)
                 total += idf
         total = total or 1.0
