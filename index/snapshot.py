@@ -108,6 +108,21 @@ def save(path: Path, catalogue: Catalogue) -> bool:
     return True
 
 
+def discard(path: Path, version: CatalogueVersion) -> None:
+    """Remove the snapshot at ``path`` if it is the one of ``version`` (and leave
+    any other version's, which may be newer, alone)."""
+    try:
+        with open(path, "rb") as f:
+            header = pickle.load(f)
+        if isinstance(header, Header) and header.key == version.key:
+            path.unlink(missing_ok=True)
+            log.info("discarded the catalogue snapshot %s of %s", path, version.key)
+    except FileNotFoundError:
+        return
+    except Exception as exc:  # noqa: BLE001 - unreadable: no reader will use it either
+        log.warning("could not check the catalogue snapshot %s: %s", path, exc)
+
+
 def _load_without_gc(f: BinaryIO) -> Any:
     """Unpickle with the cyclic garbage collector paused: the millions of objects
     created would otherwise trigger collections that scan them over and over
