@@ -139,7 +139,7 @@ def run_size(n: int, seed: int) -> Result:
     snap.unlink(missing_ok=True)
     seconds, report = timed(lambda: make_engine(data_dir).ingest([one_paper_digest(probe_dir / "a.md", f"a{stamp}")]))
     res.rows.append(("before: one-paper ingest (nothing carried forward)", seconds,
-                     "carried" if report.catalogue is not None else "not carried"))
+                     "carried" if report.carried_forward else "not carried"))
     fresh = make_engine(data_dir)
     seconds, catalogue = timed(fresh.catalogue)
     res.rows.append(("before: fresh process, first catalogue", seconds, catalogue.origin))
@@ -151,7 +151,7 @@ def run_size(n: int, seed: int) -> Result:
     # After: the previous version's snapshot is at hand (the bot's rebuild saved it).
     seconds, report = timed(lambda: make_engine(data_dir).ingest([one_paper_digest(probe_dir / "b.md", f"b{stamp}")]))
     res.rows.append(("after: one-paper ingest (carries the catalogue forward)", seconds,
-                     "carried" if report.catalogue is not None else "NOT carried"))
+                     "carried" if report.carried_forward else "NOT carried"))
     del report
     gc.collect()
     before_mb = rss_mb()

@@ -165,7 +165,7 @@ class Engine:
         with self._ingest_lock:
             ingestor = Ingestor(self.store, self.embed_model, docstore_dir, prepare=self._prepare_catalogue)
             report = ingestor.ingest(parsed, progress)
-        fresh = report.catalogue
+        fresh = ingestor.catalogue
         if fresh is not None and len(fresh.papers) != report.papers:
             # Another machine's ingest into the same server stamped in the instant
             # between this one's compare and set (the stamp lock covers one data dir
@@ -176,6 +176,7 @@ class Engine:
 
             snapshot.discard(self.snapshot_path, fresh.version)
             fresh = None
+        report.carried_forward = fresh is not None
         if fresh is not None:
             with self._build_lock:  # after a rebuild in progress, never overwritten by it
                 self._catalogue = fresh

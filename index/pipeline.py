@@ -108,10 +108,10 @@ class IngestReport:
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     read_anything: bool = False
-    #: The catalogue of the version this ingest stamped, built by ``prepare`` from
-    #: the one before it plus the records written; None when nothing was written,
-    #: nothing was prepared, or another process stamped in between.
-    catalogue: Catalogue | None = None
+    #: Whether the catalogue of the version this ingest stamped was built from the
+    #: one before it plus the records written (and saved as a snapshot), so no
+    #: process needs to read the store to reach it (see :class:`CatalogueChange`).
+    carried_forward: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -198,10 +198,16 @@ class Ingestor:
         self.embed_model = embed_model
         self.docstore_path = Path(docstore_dir) / f"{store.name}.json"
         self.prepare = prepare
+        #: After an ingest: the catalogue of the version it stamped, built by
+        #: ``prepare``; None when nothing was written, nothing was prepared, or
+        #: another process stamped in between.  Kept here, not in the report, which
+        #: front ends may hold on to long after the catalogue is replaced.
+        self.catalogue: Catalogue | None = None
 
     def ingest(self, parsed: ParseResult, progress: Progress | None = None) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport(skipped=list(parsed.skipped), read_anything=bool(parsed.papers))
+        self.catalogue = None
         # Before anything is read or written: a catalogue of this version holds at
         # least every record stamped so far, the base this ingest's records go on.
         base = self.store.catalogue_version()
@@ -250,7 +256,7 @@ class Ingestor:
             from index.catalogue import Catalogue
 
             # The same catalogue under the version as stamped (its time is the stamp's).
-            report.catalogue = Catalogue(stamped, prepared.papers, prepared.retriever, prepared.lookup, prepared.origin)
+            self.catalogue = Catalogue(stamped, prepared.papers, prepared.retriever, prepared.lookup, prepared.origin)
         report.seconds = time.perf_counter() - started
         log.info(
             "ingest: %d papers in store; %d new, %d updated, %d unchanged, %d skipped (%.2fs)",
