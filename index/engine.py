@@ -7,7 +7,10 @@ BM25 index) are created on first use so a command only pays for what it needs.
 Answers come from a :class:`~index.catalogue.Catalogue` of one catalogue version
 (loaded from its snapshot or built from the store); a newer version, stamped by
 any process's ingest, is built and swapped in whole by :meth:`Engine.sync_catalogue`,
-which the bot's watcher calls every few seconds and a miss calls at once.
+which the bot's watcher calls every few seconds and a miss calls at once.  The
+ingest that stamps a version has already saved that version's snapshot, built
+from the catalogue before it plus the papers it wrote (:meth:`Engine._prepare_catalogue`),
+so catching up loads a file instead of reading every record from the store.
 """
 
 from __future__ import annotations

@@ -26,6 +26,11 @@ class Mention:
     line: int | None
     week: str | None = None
 
+    def __reduce__(self) -> tuple[type[Mention], tuple[str, int | None, str | None]]:
+        """Pickled as its three values: a frozen slotted dataclass otherwise goes
+        through a Python ``__setstate__`` per object (0.3 s of a 100k snapshot's load)."""
+        return type(self), (self.source, self.line, self.week)
+
 
 @dataclass(slots=True)
 class Paper:

@@ -444,6 +444,6 @@ def _paper_from_metadata(meta: Any) -> Paper | None:
         return None
     try:
         return Paper.from_dict(json.loads(meta[PAPER_JSON_KEY]))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, AttributeError) as exc:  # not JSON, or not a record's shape
         log.warning("unreadable paper record in the store: %s", exc)
         return None

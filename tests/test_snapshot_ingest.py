@@ -184,3 +184,37 @@ def test_a_running_bot_loads_the_snapshot_an_ingest_saved_instead_of_rebuilding(
     assert bot.find_papers("2410.01044")[0].paper.title.startswith("RATIONALYST")
     answer = bot.ask("What is RATIONALYST?")
     assert not answer.abstained and answer.citations[0].arxiv_id == "2410.01044"
+
+
+# -- the records a snapshot holds --------------------------------------------------------------
+def test_decoded_records_share_repeated_strings_and_pickle_whole() -> None:
+    """A catalogue of 100k papers holds a few weeks, dates, sources, orgs and
+    topics over and over: decoded records share one object for each (and for a
+    title repeated as own title, headline or alias), and a record survives the
+    store's JSON and a snapshot's pickle unchanged."""
+    from index.models import Mention, Paper
+    from index.store import as_stored
+
+    def paper(i: int) -> Paper:
+        title = f"Paper {i} on sparse attention"
+        return Paper(
+            paper_id=f"p{i}", title=title, url=f"https://arxiv.org/abs/2410.{10000 + i}", arxiv_id=f"2410.{10000 + i}",
+            date="2024-10-02", week="2024-10-06", orgs=["Meta", "MIT"], headline=title, summary=f"Summary {i}.",
+            topics=["efficiency"], source="digests/a.md", line=i, authors=["A. Author"], aliases=[title], own_title=title,
+            sources=[Mention("digests/a.md", i, "2024-10-06"), Mention("digests/b.md", None, None)],
+        )
+
+    originals = [paper(1), paper(2)]
+    a, b = (as_stored(p) for p in originals)
+    assert [a.to_dict(), b.to_dict()] == [p.to_dict() for p in originals]
+    for name in ("week", "date", "source"):
+        assert getattr(a, name) is getattr(b, name)
+    assert a.orgs[0] is b.orgs[0] and a.topics[0] is b.topics[0]
+    assert a.sources[0].source is b.sources[0].source and a.sources[0].week is b.sources[0].week
+    assert a.own_title is a.title and a.headline is a.title and a.aliases[0] is a.title
+    assert not hasattr(a, "__dict__") and not hasattr(a.sources[0], "__dict__")  # slots: no per-object dict
+
+    again = pickle.loads(pickle.dumps([a, b], protocol=pickle.HIGHEST_PROTOCOL))
+    assert [p.to_dict() for p in again] == [a.to_dict(), b.to_dict()] and again == [a, b]
+    assert again[0].week is again[1].week  # shared in the snapshot too: written once
+    assert isinstance(again[0].sources[1], Mention) and again[0].sources[1] == Mention("digests/b.md", None, None)
