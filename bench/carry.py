@@ -23,8 +23,7 @@ Steps, on ``bench/out/carry-<N>/`` (rebuilt when missing):
    stamps), a fresh engine's first catalogue (the snapshot) and the running
    engine's ``sync_catalogue`` (the snapshot).
 
-Also the snapshot's size and load time and the resident memory of one loaded
-catalogue.  Run from the repo root::
+Also the snapshot's size.  Run from the repo root::
 
     .venv-dev/bin/python -m bench.carry [--sizes 10000,100000]
 """
@@ -32,7 +31,6 @@ catalogue.  Run from the repo root::
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import os
@@ -49,15 +47,6 @@ from bench.common import OUT_DIR, make_engine, parse_sizes
 
 DIMENSIONS = 384
 _ADD_BATCH = 2000
-
-
-def rss_mb() -> float:
-    gc.collect()
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 @dataclass
@@ -130,10 +119,9 @@ def run_size(n: int, seed: int) -> Result:
     bot = make_engine(data_dir)
     seconds, catalogue = timed(bot.catalogue)
     res.papers = len(catalogue.papers)
-    res.rows.append(("running bot: first catalogue (setup)", seconds, catalogue.origin))
     snap = bot.snapshot_path
-    if snap.is_file():
-        res.rows.append(("snapshot on disk", 0.0, f"{snap.stat().st_size / 1e6:.0f} MB"))
+    size = f", snapshot {snap.stat().st_size / 1e6:.0f} MB" if snap.is_file() else ""
+    res.rows.append(("running bot: first catalogue (setup)", seconds, catalogue.origin + size))
 
     # Before: the ingest finds no snapshot of the version before it.
     snap.unlink(missing_ok=True)
@@ -153,12 +141,9 @@ def run_size(n: int, seed: int) -> Result:
     res.rows.append(("after: one-paper ingest (carries the catalogue forward)", seconds,
                      "carried" if report.carried_forward else "NOT carried"))
     del report
-    gc.collect()
-    before_mb = rss_mb()
     fresh = make_engine(data_dir)
     seconds, catalogue = timed(fresh.catalogue)
-    res.rows.append(("after: fresh process, first catalogue", seconds,
-                     f"{catalogue.origin}, +{rss_mb() - before_mb:.0f} MiB RSS"))
+    res.rows.append(("after: fresh process, first catalogue", seconds, catalogue.origin))
     del fresh, catalogue
     seconds, _ = timed(bot.sync_catalogue)
     res.rows.append(("after: running bot catches up (sync_catalogue)", seconds, bot.catalogue().origin))
