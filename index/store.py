@@ -290,7 +290,10 @@ class PaperStore:
         meta[CHANGED_AT_KEY] = time.time()
         collection.modify(metadata=meta)
         log.info("catalogue version of %s is now %s", self.name, meta[VERSION_KEY])
-        return CatalogueVersion(str(collection.id), str(meta[VERSION_KEY]), float(meta[CHANGED_AT_KEY]))
+        written = CatalogueVersion(str(collection.id), stamp, float(meta[CHANGED_AT_KEY]))
+        # As readers will see it: a Chroma server gives the time back a little rounded.
+        now = self.catalogue_version()
+        return now if now.key == written.key else written
 
     def vector_store(self) -> ChromaVectorStore:
         from llama_index.vector_stores.chroma import ChromaVectorStore
