@@ -7,7 +7,10 @@ BM25 index) are created on first use so a command only pays for what it needs.
 Answers come from a :class:`~index.catalogue.Catalogue` of one catalogue version
 (loaded from its snapshot or built from the store); a newer version, stamped by
 any process's ingest, is built and swapped in whole by :meth:`Engine.sync_catalogue`,
-which the bot's watcher calls every few seconds and a miss calls at once.
+which the bot's watcher calls every few seconds and a miss calls at once.  The
+ingest that stamps a version has already saved that version's snapshot, built
+from the catalogue before it plus the papers it wrote (:meth:`Engine._prepare_catalogue`),
+so catching up loads a file instead of reading every record from the store.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
     from index.llm import ChatModel
     from index.lookup import LookupMatch, PaperLookup
     from index.models import ParseResult
-    from index.pipeline import IngestReport, MiniLMEmbedding
+    from index.pipeline import CatalogueChange, IngestReport, MiniLMEmbedding
     from index.retrieve import Hit, Mode, Retriever, SearchFilters
     from index.store import CatalogueVersion, PaperStore
 
@@ -172,13 +175,74 @@ class Engine:
 
         docstore_dir = Path(self.settings.data_dir) / "docstore"
         with self._ingest_lock:
-            report = Ingestor(self._store, self.embed_model, docstore_dir).ingest(parsed, progress)
-        if (report.new or report.updated) and self._catalogue is not None:
+            ingestor = Ingestor(self._store, self.embed_model, docstore_dir, prepare=self._prepare_catalogue)
+            report = ingestor.ingest(parsed, progress)
+        fresh = ingestor.catalogue
+        if fresh is not None and len(fresh.papers) != report.papers:
+            # Another machine's ingest into the same server stamped in the instant
+            # between this one's compare and set (the stamp lock covers one data dir
+            # only): its papers are missing here, so nobody may load this snapshot.
+            log.warning("the catalogue prepared by this ingest has %d papers, the store %d: discarding it",
+                        len(fresh.papers), report.papers)
+            from index import snapshot
+
+            snapshot.discard(self.snapshot_path, fresh.version)
+            fresh = None
+        report.carried_forward = fresh is not None
+        if fresh is not None:
+            with self._build_lock:  # after a rebuild in progress, never overwritten by it
+                self._catalogue = fresh
+            log.info("catalogue now at version %s (%d papers, carried forward by this ingest)",
+                     fresh.version.key, len(fresh.papers))
+        elif (report.new or report.updated) and self._catalogue is not None:
             # Every read after this returns sees the change (the announcement of a
             # freshly ingested week relies on it); other threads keep answering
             # from the old catalogue while the new one is built here.
             self.sync_catalogue()
         return report
+
+    def _prepare_catalogue(self, change: CatalogueChange) -> Catalogue | None:
+        """The catalogue of the version an ingest is about to stamp, built from the
+        one before it plus the records it wrote (no read of every record from
+        Chroma), and saved as that version's snapshot before the version is
+        stamped, so no other process ever sees the version without its snapshot.
+
+        None (nothing saved; readers rebuild from the store, as before) unless a
+        catalogue of exactly ``change.base`` is at hand (this engine's, or the
+        base version's snapshot) and nobody stamped since ``change.base``.
+        """
+        from index import snapshot
+        from index.catalogue import Catalogue
+        from index.embedding import embed_query
+
+        started = time.perf_counter()
+        current = self._catalogue
+        base_papers: Sequence[Paper] | None = None
+        if current is not None and current.version.key == change.base.key:
+            base_papers = current.papers
+        elif change.base.stamp:
+            loaded = snapshot.load(self.snapshot_path, change.base, self._store, embed_query)
+            base_papers = loaded.papers if loaded is not None else None
+        elif self._store.count_papers() == len(change.papers):
+            # A collection never stamped that holds just what this ingest wrote (its
+            # first ingest): the base is empty.
+            base_papers = []
+        if base_papers is None:
+            log.info("no catalogue of version %s at hand: the next process rebuilds version %s from the store",
+                     change.base.key, change.version.key)
+            return None
+        if self._read_version().key != change.base.key:
+            log.info("another process stamped a catalogue version during this ingest: not preparing one")
+            return None
+        by_id = {p.paper_id: p for p in base_papers}
+        by_id.update((p.paper_id, p) for p in change.papers)
+        papers = sorted(by_id.values(), key=lambda p: p.paper_id)  # the order the store reads them in
+        built = Catalogue.build(change.version, papers, self._store, embed_query)
+        prepared = Catalogue(change.version, built.papers, built.retriever, built.lookup, origin="ingest")
+        snapshot.save(self.snapshot_path, prepared)  # if it fails, readers rebuild: not this ingest's error
+        log.info("prepared the catalogue of version %s (%d papers, %d written) in %.2f s", change.version.key,
+                 len(papers), len(change.papers), time.perf_counter() - started)
+        return prepared
 
     def refresh(self, specs: Sequence[str] | None = None) -> RefreshReport:
         """Ingest only the sources (default: the configured ones) that changed since

@@ -6,11 +6,19 @@ Discord renderer, CLI JSON) agrees on one shape without importing each other.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import sys
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
-@dataclass(frozen=True)
+def _interned(value: Any) -> Any:
+    """One shared object per distinct week, date, source, organisation or topic:
+    a handful of values repeated over 100k papers, each otherwise its own string
+    after a JSON decode (and a snapshot pickles a shared string once)."""
+    return sys.intern(value) if type(value) is str else value
+
+
+@dataclass(frozen=True, slots=True)
 class Mention:
     """One place a paper appears: which digest file, which line, under which week."""
 
@@ -18,8 +26,13 @@ class Mention:
     line: int | None
     week: str | None = None
 
+    def __reduce__(self) -> tuple[type[Mention], tuple[str, int | None, str | None]]:
+        """Pickled as its three values: a frozen slotted dataclass otherwise goes
+        through a Python ``__setstate__`` per object (0.3 s of a 100k snapshot's load)."""
+        return type(self), (self.source, self.line, self.week)
 
-@dataclass
+
+@dataclass(slots=True)
 class Paper:
     """One paper as the digests describe it.
 
@@ -56,17 +69,45 @@ class Paper:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def __reduce__(self) -> tuple[type[Paper], tuple[Any, ...]]:
+        """Pickled as its field values in order, rebuilt by one constructor call:
+        a snapshot of 100k papers unpickles faster than from per-object state dicts."""
+        return type(self), tuple(getattr(self, name) for name in _PAPER_FIELDS)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Paper:
-        values = dict(data)
-        values["sources"] = [Mention(**m) for m in values.get("sources", [])]
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        """The paper of a stored record (``to_dict``'s output, decoded from JSON),
+        sharing repeated strings: the few weeks, dates, sources, organisations and
+        topics of the whole corpus, and a title that is also the record's own
+        title, headline or alias (about a third less memory per paper)."""
+        values = {k: v for k, v in data.items() if k in _PAPER_FIELDS}
+        texts: dict[str, str] = {}
+
+        def shared(text: Any) -> Any:
+            return texts.setdefault(text, text) if type(text) is str else text
+
+        for name in ("title", "own_title", "headline"):
+            if name in values:
+                values[name] = shared(values[name])
+        for name in ("week", "date", "source"):
+            if name in values:
+                values[name] = _interned(values[name])
+        values["aliases"] = [shared(a) for a in values.get("aliases", [])]
+        values["orgs"] = [_interned(o) for o in values.get("orgs", [])]
+        values["topics"] = [_interned(t) for t in values.get("topics", [])]
+        values["sources"] = [
+            Mention(_interned(m.get("source")), m.get("line"), _interned(m.get("week"))) for m in values.get("sources", [])
+        ]
+        return cls(**values)
 
     @property
     def weeks(self) -> list[str]:
         """Every digest week that mentions the paper, oldest first."""
         return sorted({m.week for m in self.sources if m.week} | ({self.week} if self.week else set()))
+
+
+#: Paper's fields in constructor order (for ``__reduce__`` and ``from_dict``).
+_PAPER_FIELDS = tuple(f.name for f in fields(Paper))
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,16 @@ server with another machine still reports and writes the truth.
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core import Document
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -37,11 +40,16 @@ from index.store import (
     CHUNK_OVERLAP,
     CHUNK_SIZE,
     PAPER_JSON_KEY,
+    CatalogueVersion,
     PaperStore,
     StoreUnavailable,
+    as_stored,
     paper_record_json,
 )
 from index.text import truncate
+
+if TYPE_CHECKING:
+    from index.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +71,29 @@ _EMBED_METADATA_TOKENS = CHUNK_SIZE // 2
 
 Progress = Callable[[int, int], None]
 
+
+@dataclass(frozen=True)
+class CatalogueChange:
+    """What one ingest wrote, handed to whoever carries a catalogue forward
+    (the engine) before the new version is stamped, so that the catalogue of the
+    new version is built from the old one plus these records instead of reading
+    every record back from Chroma.
+
+    ``base`` is the version read before this ingest's first write; ``version`` is
+    the one the ingest stamps next if nobody else stamps meanwhile (compare-and-set:
+    see :meth:`~index.store.PaperStore.stamp_catalogue_version`).  ``papers`` are
+    the records written (new, updated and moved), as a reader decodes them.
+    """
+
+    base: CatalogueVersion
+    version: CatalogueVersion
+    papers: list[Paper]
+
+
+#: Builds (and saves) the catalogue of ``change.version``; None when it cannot
+#: (no catalogue of ``change.base`` at hand).  Must not raise.
+Prepare = Callable[[CatalogueChange], "Catalogue | None"]
+
 #: Seconds between docstore writes during a long ingest (and always at the end).
 PERSIST_EVERY_S = 20.0
 
@@ -77,6 +108,10 @@ class IngestReport:
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     read_anything: bool = False
+    #: Whether the catalogue of the version this ingest stamped was built from the
+    #: one before it plus the records written (and saved as a snapshot), so no
+    #: process needs to read the store to reach it (see :class:`CatalogueChange`).
+    carried_forward: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -153,14 +188,29 @@ def _same_but_position(a: Paper, b: Paper) -> bool:
 class Ingestor:
     """Runs parsed papers through the LlamaIndex pipeline into the paper store."""
 
-    def __init__(self, store: PaperStore, embed_model: BaseEmbedding, docstore_dir: Path) -> None:
+    def __init__(
+        self, store: PaperStore, embed_model: BaseEmbedding, docstore_dir: Path, prepare: Prepare | None = None
+    ) -> None:
+        """``prepare``: called after every write succeeded and before the new
+        version is stamped, to build the new version's catalogue (and snapshot)
+        so that other processes never see the version without it."""
         self.store = store
         self.embed_model = embed_model
         self.docstore_path = Path(docstore_dir) / f"{store.name}.json"
+        self.prepare = prepare
+        #: After an ingest: the catalogue of the version it stamped, built by
+        #: ``prepare``; None when nothing was written, nothing was prepared, or
+        #: another process stamped in between.  Kept here, not in the report, which
+        #: front ends may hold on to long after the catalogue is replaced.
+        self.catalogue: Catalogue | None = None
 
     def ingest(self, parsed: ParseResult, progress: Progress | None = None) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport(skipped=list(parsed.skipped), read_anything=bool(parsed.papers))
+        self.catalogue = None
+        # Before anything is read or written: a catalogue of this version holds at
+        # least every record stamped so far, the base this ingest's records go on.
+        base = self.store.catalogue_version()
         ingested_sources = {m.source for p in parsed.papers for m in p.sources}
         stored = {p.paper_id: p for p in self.store.get_papers([p.paper_id for p in parsed.papers])}
         # A paper already stored under another name (another digest's title for
@@ -186,17 +236,27 @@ class Ingestor:
         changed = self._indexable(changed, report)
         report.new = sum(1 for p in changed if p.paper_id not in stored)
         report.updated = len(changed) - report.new + len(moved)
+        prepared: Catalogue | None = None
         try:
             if moved:
                 self.store.update_records(moved)
             if changed:
                 self._write(changed, progress)
+            if (moved or changed) and self.prepare is not None:
+                prepared = self._prepare(base, [*changed, *moved])
         finally:
             # Every process reading this collection learns of the change from a new
             # catalogue version, also after a partial write (what was written is
             # kept and should be seen).  A collection without a version yet gets one.
-            self._stamp_version(wrote=bool(moved or changed))
+            stamped = self._stamp_version(
+                wrote=bool(moved or changed), prepared=prepared.version if prepared else None, base=base
+            )
         report.papers = self.store.count_papers()
+        if prepared is not None and stamped is not None and stamped.key == prepared.version.key:
+            from index.catalogue import Catalogue
+
+            # The same catalogue under the version as stamped (its time is the stamp's).
+            self.catalogue = Catalogue(stamped, prepared.papers, prepared.retriever, prepared.lookup, prepared.origin)
         report.seconds = time.perf_counter() - started
         log.info(
             "ingest: %d papers in store; %d new, %d updated, %d unchanged, %d skipped (%.2fs)",
@@ -226,12 +286,50 @@ class Ingestor:
             kept.append(paper)
         return kept
 
-    def _stamp_version(self, wrote: bool) -> None:
+    def _prepare(self, base: CatalogueVersion, written: Sequence[Paper]) -> Catalogue | None:
+        """The catalogue of the version about to be stamped, or None (then every
+        reader builds it from the store, as after any ingest that prepares none)."""
+        assert self.prepare is not None
+        change = CatalogueChange(
+            base=base,
+            version=CatalogueVersion(base.collection_id, uuid.uuid4().hex, time.time()),
+            papers=[as_stored(p) for p in written],
+        )
+        try:
+            return self.prepare(change)
+        except Exception:  # noqa: BLE001 - an optimisation: the ingest itself succeeded
+            log.warning("could not prepare the catalogue of the new version; readers rebuild it", exc_info=True)
+            return None
+
+    def _stamp_version(
+        self, wrote: bool, prepared: CatalogueVersion | None, base: CatalogueVersion
+    ) -> CatalogueVersion | None:
+        """Stamp a new version (``prepared``'s if the collection is still at
+        ``base``); the version written, or None if none was (or it failed)."""
         try:
             if wrote or not self.store.catalogue_version().stamp:
-                self.store.stamp_catalogue_version()
+                with self._stamp_lock():
+                    return self.store.stamp_catalogue_version(
+                        stamp=prepared.stamp if prepared else None, expect=base if prepared else None
+                    )
         except Exception:  # noqa: BLE001 - the store failing now is reported by the write or count
             log.warning("could not record a new catalogue version; other processes see this ingest late", exc_info=True)
+        return None
+
+    @contextmanager
+    def _stamp_lock(self) -> Iterator[None]:
+        """Serialise stamping between the processes of one data dir, so reading the
+        version and writing the next one is a true compare-and-set among them
+        (Chroma has none).  Processes on other machines sharing a Chroma server
+        are not covered; the engine's paper count check catches most of those."""
+        path = self.docstore_path.with_name(f"{self.store.name}.stamp.lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _write(self, papers: Sequence[Paper], progress: Progress | None) -> None:
         pipeline, docstore = self._pipeline()

@@ -88,8 +88,9 @@ def save(path: Path, catalogue: Catalogue) -> bool:
     if not catalogue.version.stamp:
         return False
     started = time.perf_counter()
-    # The store handle and the embedding function are this process's, not data.
-    state = {k: v for k, v in vars(retriever).items() if k not in ("store", "embed_query")}
+    # The store handle and the embedding function are this process's, not data;
+    # the facts are derived on first use (and hold callables pickle cannot write).
+    state = {k: v for k, v in vars(retriever).items() if k not in ("store", "embed_query", "facts")}
     header = Header(catalogue.version.key, code_signature(), len(catalogue.papers), time.time())
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
@@ -107,6 +108,21 @@ def save(path: Path, catalogue: Catalogue) -> bool:
     log.info("saved the catalogue snapshot of %d papers (%s) in %.2f s",
              len(catalogue.papers), catalogue.version.key, time.perf_counter() - started)
     return True
+
+
+def discard(path: Path, version: CatalogueVersion) -> None:
+    """Remove the snapshot at ``path`` if it is the one of ``version`` (and leave
+    any other version's, which may be newer, alone)."""
+    try:
+        with open(path, "rb") as f:
+            header = pickle.load(f)
+        if isinstance(header, Header) and header.key == version.key:
+            path.unlink(missing_ok=True)
+            log.info("discarded the catalogue snapshot %s of %s", path, version.key)
+    except FileNotFoundError:
+        return
+    except Exception as exc:  # noqa: BLE001 - unreadable: no reader will use it either
+        log.warning("could not check the catalogue snapshot %s: %s", path, exc)
 
 
 def _load_without_gc(f: BinaryIO) -> Any:

@@ -265,18 +265,35 @@ class PaperStore:
             changed_at=float(changed_at) if isinstance(changed_at, (int, float)) else 0.0,
         )
 
-    def stamp_catalogue_version(self) -> CatalogueVersion:
+    def stamp_catalogue_version(
+        self, stamp: str | None = None, expect: CatalogueVersion | None = None
+    ) -> CatalogueVersion:
         """Record that the collection changed: every engine that reads the version
         next sees a new one and refreshes.  Call after the writes, never before, so
-        that a reader who sees the new stamp also sees what it stands for."""
+        that a reader who sees the new stamp also sees what it stands for.
+
+        ``stamp`` (default: a new random one) is written only if the version is
+        still ``expect`` (when given); otherwise another process stamped since
+        ``expect`` was read, and a new random stamp is written instead, so a
+        catalogue prepared for ``stamp`` (an ingest's snapshot) is never taken for
+        the collection's state.  Returns the version written; the caller compares.
+        """
         collection = self.collection
         meta = dict(self._client.get_collection(self.name, embedding_function=None).metadata or {})
+        if stamp is None or (expect is not None and str(meta.get(VERSION_KEY) or "") != expect.stamp):
+            if stamp is not None:
+                log.info("catalogue version of %s moved on from %s meanwhile: not stamping %s",
+                         self.name, expect.stamp if expect else None, stamp)
+            stamp = uuid.uuid4().hex
         # modify() replaces the whole metadata: keep what others put there.
-        meta[VERSION_KEY] = uuid.uuid4().hex
+        meta[VERSION_KEY] = stamp
         meta[CHANGED_AT_KEY] = time.time()
         collection.modify(metadata=meta)
         log.info("catalogue version of %s is now %s", self.name, meta[VERSION_KEY])
-        return CatalogueVersion(str(collection.id), str(meta[VERSION_KEY]), float(meta[CHANGED_AT_KEY]))
+        written = CatalogueVersion(str(collection.id), stamp, float(meta[CHANGED_AT_KEY]))
+        # As readers will see it: a Chroma server gives the time back a little rounded.
+        now = self.catalogue_version()
+        return now if now.key == written.key else written
 
     def vector_store(self) -> ChromaVectorStore:
         from llama_index.vector_stores.chroma import ChromaVectorStore
@@ -416,11 +433,20 @@ def paper_record_json(paper: Paper) -> str:
     return json.dumps(paper.to_dict(), sort_keys=True, ensure_ascii=False)
 
 
+def as_stored(paper: Paper) -> Paper:
+    """``paper`` exactly as a reader decodes it from its stored record, so a
+    catalogue carried forward from an ingest's own records equals one read back."""
+    decoded = _paper_from_metadata({PAPER_JSON_KEY: paper_record_json(paper)})
+    if decoded is None:  # the record was written by this very function: cannot happen
+        raise ValueError(f"paper {paper.paper_id} does not survive its own record")
+    return decoded
+
+
 def _paper_from_metadata(meta: Any) -> Paper | None:
     if not meta or PAPER_JSON_KEY not in meta:
         return None
     try:
         return Paper.from_dict(json.loads(meta[PAPER_JSON_KEY]))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, AttributeError) as exc:  # not JSON, or not a record's shape
         log.warning("unreadable paper record in the store: %s", exc)
         return None

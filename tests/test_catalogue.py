@@ -110,10 +110,13 @@ def test_the_watcher_rebuilds_in_the_background_while_the_old_catalogue_answers(
         assert gate.wait(DEADLINE_S), "the test never released the build"
         return real_build(cls, *args)
 
+    other = Engine(settings(data))
+    other.ingest([digests[1]])
+    # That ingest saved the new version's snapshot; without it, the bot rebuilds.
+    other.snapshot_path.unlink()
     monkeypatch.setattr(Catalogue, "build", classmethod(held_build))
     watcher = bot.watch_catalogue(interval=0.05)
     try:
-        Engine(settings(data)).ingest([digests[1]])
         assert building.wait(DEADLINE_S), "the watcher did not start a rebuild"
         # Mid-rebuild: answers keep coming, from the complete old catalogue.
         assert bot.catalogue() is old
@@ -135,7 +138,8 @@ def test_a_new_process_starts_from_the_snapshot_of_the_current_version(tmp_path:
     first = Engine(settings(data))
     first.ingest(list(digests))
     built = first.catalogue()
-    assert built.origin == "store" and first.snapshot_path.is_file()
+    # Built by the ingest from the catalogue before it plus what it wrote, and saved.
+    assert built.origin == "ingest" and first.snapshot_path.is_file()
 
     again = Engine(settings(data))
     loaded = again.catalogue()
@@ -157,10 +161,13 @@ def test_a_stale_snapshot_is_never_used(tmp_path: Path, digests: tuple[str, str]
     first.ingest([digests[0]])
     first.catalogue()
     stale_key = first.catalogue().version.key
-    # Another process changes the collection without touching this snapshot
-    # (its own data dir, as on a second machine sharing a Chroma server).
+    stale = first.snapshot_path.read_bytes()
+    # Another process changes the collection, and this data dir keeps the old
+    # snapshot (the other process has a data dir of its own, as on a second
+    # machine sharing a Chroma server).
     other = Engine(settings(data))
     other.ingest([digests[1]])
+    first.snapshot_path.write_bytes(stale)
 
     fresh = Engine(settings(data)).catalogue()
     assert fresh.origin == "store" and fresh.version.key != stale_key
