@@ -47,6 +47,9 @@ SOMETHING_WENT_WRONG = "Sorry, something went wrong while answering. Please try 
 
 #: Waits between attempts to open the index while it is unavailable (then the last, repeated).
 INDEX_RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+#: How long the bot waits for its first attempt to open the index before it
+#: connects to the gateway anyway (an unavailable store is retried once online).
+WARM_BEFORE_CONNECT_S = 60.0
 
 
 def failure_message(error: BaseException) -> str:
@@ -186,6 +189,8 @@ class PaperBot(commands.Bot):
         self.sync_on_start: int | None = settings.discord_dev_guild_id
         #: Set once the paper index has been opened (see :meth:`_open_index`).
         self.index_ready = asyncio.Event()
+        #: Set when the first attempt to open the index has ended, either way.
+        self._first_attempt_done = asyncio.Event()
         self._index_task: asyncio.Task[None] | None = None
         #: Keeps the catalogue in step with ingests by other processes (index/catalogue.py).
         self._watcher: CatalogueWatcher | None = None
@@ -208,6 +213,13 @@ class PaperBot(commands.Bot):
         # Open and warm the indexes off the loop so the first question is fast; while
         # the index is unavailable this keeps trying, and the bot serves meanwhile.
         self._index_task = asyncio.get_running_loop().create_task(self._open_index(), name="paperbot-open-index")
+        # Connect to the gateway only once the first attempt has ended: a bot that
+        # shows as online answers at once (a 100k-paper catalogue takes seconds to
+        # load), and a store that is down is retried while the bot is online.
+        try:
+            await asyncio.wait_for(self._first_attempt_done.wait(), WARM_BEFORE_CONNECT_S)
+        except asyncio.TimeoutError:
+            log.warning("the paper index is still loading after %.0f s; connecting anyway", WARM_BEFORE_CONNECT_S)
 
     #: Seconds between attempts to open an unavailable index (the last one repeats).
     index_retry_delays: tuple[float, ...] = INDEX_RETRY_DELAYS
@@ -231,6 +243,7 @@ class PaperBot(commands.Bot):
                 # A warning, not an error: the bot is healthy and recovers by itself.
                 log.warning("the paper index is unavailable (%s); retrying in %.3gs (attempt %d)", exc, delay, attempt)
                 self.index_ready.clear()
+                self._first_attempt_done.set()
                 await asyncio.sleep(delay)
                 continue
             except Exception:
@@ -239,6 +252,7 @@ class PaperBot(commands.Bot):
                 if attempt:
                     log.info("the paper index is available again after %d failed attempts", attempt)
                 self.index_ready.set()
+            self._first_attempt_done.set()
             # From now on, papers that other processes ingest reach this bot too.
             self._watcher = self.engine.watch_catalogue()
             return

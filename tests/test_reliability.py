@@ -57,6 +57,23 @@ def final_reply(fake: FakeDiscord, pending: Any) -> Request:
     return [r for r in fake.for_interaction(pending) if r.is_followup()][-1]
 
 
+# -- Online means ready -------------------------------------------------------------------------
+async def test_the_bot_goes_online_with_its_index_loaded(fixture_data_dir: Path, tmp_path: Path) -> None:
+    """A member who sees the bot come online and asks at once gets an answer at once:
+    the bot connects to the gateway only after its catalogue and model are loaded
+    (seconds at 100k papers), so READY never comes before the index is warm."""
+    import shutil
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(fixture_data_dir, data_dir)
+    shutil.rmtree(data_dir / "catalogue", ignore_errors=True)  # read and built from the store: the slow start
+    engine = Engine(Settings.from_env(environ={}, dotenv_path=None, data_dir=data_dir))
+    async with bot_session(engine, data_dir) as s:
+        assert s.bot.index_ready.is_set()
+        pending = await s.fake.slash("ask", user_id=21101, question="what is VPTQ?")
+        assert links(embeds((await answered(s.fake, pending))[-1])[0])[0] == VPTQ_URL
+
+
 # -- Chroma down at start, and back ---------------------------------------------------------------
 async def test_chroma_down_at_start_then_back_without_restarting_the_bot(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
