@@ -48,17 +48,19 @@ fresh state per run keeps runs comparable and leaves the cached indexes, which
 other benchmarks share, untouched.
 
 Indexes are the cached ones of ``bench/query.py`` and ``bench/ingest.py``
-(``bench/out/index-shared``, ``bench/out/index-<N>``).  A missing one of at most
-10,000 papers is built first (a 10k build embeds 10k papers: ~15 min on 2
-cores); a bigger one is never built here: ``--sizes shared,10000,100000`` needs
-the cached index ``bench/out/index-100000``, built by ``python -m bench.ingest --sizes
-100000`` (~1 h on 2 cores), and stops at once, saying so, while that build is
+(``bench/out/index-shared``, ``bench/out/index-<N>-realistic``; ``--shape short``:
+``index-<N>``; ``--standin``: ``index-<N>-<shape>-standin``, stand-in vectors).
+A missing one of at most 10,000 papers with the model's vectors is built first (a
+realistic 10k build embeds ~27k chunks: 15-30 min on 2 cores); a bigger or a
+stand-in one is never built here: ``--sizes shared,10000,100000`` needs the
+cached index of ``python -m bench.ingest --sizes 100000`` (with the same
+``--shape``/``--standin``) and stops at once, saying so, while that build is
 missing or unfinished (``bench/ingest.py`` writes ``first-ingest.json`` next to
 the index when it is done).
 
 Run from the repo root::
 
-    .venv-dev/bin/python -m bench.memory [--sizes shared,10000[,100000]] [--runs 3]
+    .venv-dev/bin/python -m bench.memory [--sizes shared,10000[,100000]] [--runs 3] [--shape short] [--standin]
 """
 
 from __future__ import annotations
@@ -159,51 +161,54 @@ def paperbot(*args: str) -> list[str]:
 INDEX_FOLDERS = ("chroma", "docstore", "digests")
 
 
-def _built_elsewhere(size: str) -> int | None:
-    """The paper count of ``size`` if its index is too big to build here (else None)."""
+def _built_elsewhere(size: str, standin: bool = False) -> int | None:
+    """The paper count of ``size`` if its index is not built here (too big, or with
+    stand-in vectors, which only bench/ingest.py builds), else None."""
     if size in ("shared", "150"):
         return None
     n = int(size)
-    return n if n > common.MAX_BUILD_PAPERS else None
+    return n if n > common.MAX_BUILD_PAPERS or standin else None
 
 
-def require_built(size: str) -> Path | None:
-    """The cached index of a size too big to build here; exits with advice if it is not complete.
+def require_built(size: str, shape: str = "realistic", standin: bool = False) -> Path | None:
+    """The cached index of a size not built here; exits with advice if it is not complete.
 
     Complete means ``bench/ingest.py`` finished it: that script writes its
     ``first-ingest.json`` record after the build, so an index it is still building
     (which has a Chroma store already) is not measured as if it were the corpus.
     """
-    n = _built_elsewhere(size)
+    n = _built_elsewhere(size, standin)
     if n is None:
         return None
     from bench.ingest import RECORD_NAME
 
-    data_dir = common.OUT_DIR / f"index-{n}"
+    data_dir = common.index_dir(n, shape=shape, standin=standin)
     if not (data_dir / "chroma" / "chroma.sqlite3").is_file() or not (data_dir / RECORD_NAME).is_file():
+        how = f"--sizes {n} --shape {shape}" + (" --standin" if standin else "")
         raise SystemExit(
             f"no complete index of {n:,} papers in {data_dir} (no {RECORD_NAME}: missing or still being built); "
-            f"building it takes about an hour on 2 cores, so bench/memory.py does not: "
-            f"run `.venv-dev/bin/python -m bench.ingest --sizes {n}` first"
+            f"bench/memory.py does not build it: run `.venv-dev/bin/python -m bench.ingest {how}` first"
         )
     return data_dir
 
 
-def ensure_index(size: str) -> tuple[str, Path, bool]:
-    """(corpus label, data dir, synthetic?) of a cached index; built if missing and
-    of at most ``bench.common``'s MAX_BUILD_PAPERS (10k), else required built."""
-    big = require_built(size)
+def ensure_index(size: str, shape: str = "realistic", standin: bool = False) -> tuple[str, Path, bool]:
+    """(corpus label, data dir, synthetic?) of a cached index; built if missing, of
+    at most ``bench.common``'s MAX_BUILD_PAPERS (10k) and with the model's vectors,
+    else required built."""
+    big = require_built(size, shape, standin)
     if big is not None:
         # Not through corpus_for: it would regenerate the whole corpus's digests for nothing.
-        return str(int(size)), big, True
-    corpus = common.corpus_for(size, 0)
+        label = common.Corpus(str(int(size)), [], big, True, shape, standin).label
+        return label, big, True
+    corpus = common.corpus_for(size, 0, shape=shape)
     chroma = corpus.data_dir / "chroma" / "chroma.sqlite3"
     if not chroma.exists():
         print(f"[{corpus.name}] no cached index in {corpus.data_dir}: building it (bench/query.py's cache)",
               file=sys.stderr, flush=True)
         started = time.perf_counter()
         common.make_engine(corpus.data_dir).ingest(corpus.specs, progress=common.progress_printer(corpus.name, started))
-    return corpus.name, corpus.data_dir, corpus.synthetic
+    return corpus.label, corpus.data_dir, corpus.synthetic
 
 
 def index_view(index_dir: Path, view: Path, link: Sequence[str] | None = None) -> None:
@@ -525,7 +530,7 @@ def catalogue_origin(log_text: str) -> str:
 
 
 # -- the parent --------------------------------------------------------------------------------
-def measure(sizes: Sequence[str], runs: int) -> list[Sample]:
+def measure(sizes: Sequence[str], runs: int, shape: str = "realistic", standin: bool = False) -> list[Sample]:
     samples: list[Sample] = []
     baseline = Sample("python -c pass (interpreter alone)", "–")
     for _ in range(runs):
@@ -542,10 +547,10 @@ def measure(sizes: Sequence[str], runs: int) -> list[Sample]:
     import asyncio  # only after the baseline rows: see the imports at the top
 
     for size in sizes:  # before any corpus: a missing 100k index is a setup error, not a crash an hour in
-        require_built(size)
+        require_built(size, shape, standin)
     for size in sizes:
-        name, data_dir, synthetic = ensure_index(size)
-        label = "150 (shared)" if name == "shared" else f"{int(name):,}"
+        label, data_dir, synthetic = ensure_index(size, shape, standin)
+        name = label.split(" ")[0]  # the size, for progress lines
         search = Sample("paperbot search --json", label)
         ask = Sample("paperbot ask --json", label)
         bot = Sample(f"paperbot start (real bot via fake Discord): {BOT_ASKS} asks, {BOT_LOOKUPS} /paper, "
@@ -592,8 +597,8 @@ def render(samples: Sequence[Sample], runs: int) -> str:
         "The fake has one guild with three channels: discord.py's caches of a big server are not in these numbers.",
         "A child's ru_maxrss includes this script's RSS when it spawned the child (Linux keeps the peak across exec): "
         "the python -c pass row is that floor, not the interpreter alone.",
-        "100k papers: `--sizes shared,10000,100000` needs the cached index bench/out/index-100000, "
-        "built by `python -m bench.ingest --sizes 100000` (~1 h on 2 cores); this script never builds it.",
+        "100k papers: `--sizes shared,10000,100000` needs the cached index of bench/ingest.py "
+        "(`python -m bench.ingest --sizes 100000 [--shape short] [--standin]`); this script never builds it.",
     ]
     return "\n".join(lines)
 
@@ -604,6 +609,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="corpora: 'shared' (alias 150) and/or paper counts; over 10000 needs a cached index "
                              "from bench/ingest.py")
     parser.add_argument("--runs", type=int, default=3, help="runs of each process; the median is reported")
+    common.add_corpus_options(parser)
     parser.add_argument("--workload", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--synthetic", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -620,7 +626,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workload is not None:
         print(json.dumps(asdict(draw_workload(args.workload, args.synthetic))))
         return 0
-    samples = measure(args.sizes, args.runs)
+    samples = measure(args.sizes, args.runs, args.shape, args.standin)
     print(render(samples, args.runs))
     png = plot(samples, args.runs)
     if png is not None:

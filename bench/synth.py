@@ -86,6 +86,9 @@ SHAPES = ("realistic", "short")
 #: ``--measure-shared``; none of their text is used).  A realistic summary's length
 #: is drawn from this distribution by linear interpolation.
 SHARED_WORD_QUANTILES = (70, 171, 193, 212, 229, 242, 256, 268, 285, 307, 367)
+#: Chunks per paper of the shared digests with the pipeline's chunking (412 chunks,
+#: 150 papers): what the realistic shape must match within 10%.
+SHARED_CHUNKS_PER_PAPER = 2.75
 
 # -- vocabulary ------------------------------------------------------------------------
 ADJECTIVES = """Sparse Adaptive Efficient Scalable Robust Hierarchical Contrastive Self-Supervised Multilingual
