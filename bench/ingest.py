@@ -22,8 +22,9 @@ Corpora:
   first ingest, because CPU speed on a shared VM drifts too much for separate
   phases to compare.
 * a paper count (10000, 100000): the synthetic corpus of ``bench/synth.py`` in
-  ``bench/out/index-<N>/`` (the folder ``bench/query.py`` and
-  ``bench/memory.py`` reuse).  A first ingest at 100k takes about an hour here,
+  ``bench/out/index-<N>-realistic/`` (``index-<N>`` for ``--shape short``: the
+  folders ``bench/query.py`` and ``bench/memory.py`` reuse).  A first ingest at
+  100k takes hours here with the model (about an hour with ``--standin``),
   so it runs once: its timing is saved in ``first-ingest.json`` next to the
   index and reused by later runs, which re-measure the re-ingests and the
   ceiling (on a seeded sample of 2,000 papers' texts).  An index without that

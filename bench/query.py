@@ -29,7 +29,7 @@ its alias); a number N is a synthetic corpus from ``bench/synth.py``.  Built
 indexes are cached in ``bench/out/index-<name>/`` (git-ignored): a re-run calls
 ingest again, which finds every paper unchanged and embeds nothing.  A first
 10k build embeds 10k chunks at ~10-40 chunks/s on a 2-core box: minutes.  A
-100k index takes about an hour, so it is never built here: run
+100k index takes hours (about one with stand-in vectors), so it is never built here: run
 ``python -m bench.ingest --sizes 100000`` first (it also records that first ingest).
 
 Prints markdown tables and saves ``bench/out/query.png`` (p50/p95 per operation

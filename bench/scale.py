@@ -1,7 +1,7 @@
 """Scale benchmark without Chroma: parsing, lookup, autocomplete and BM25 at 10k and 100k papers.
 
 Why: the Chroma-backed benchmarks need a built index, and a 100k-paper index
-takes about an hour to embed on this 2-core box (``python -m bench.ingest --sizes
+takes hours to embed on this 2-core box (``python -m bench.ingest --sizes
 100000`` builds it once; ``bench/query.py`` and ``bench/memory.py`` then measure
 ask, search and memory on it).  This script needs no index and no model, so it
 runs in a minute or two and isolates the pure-Python work over the catalogue:
