@@ -485,9 +485,10 @@ async def completions(bot: LiveBot, text: str, user_id: int) -> list[str]:
     return [str(c.get("name", "")) for c in last.message_payload().get("choices") or []]
 
 
-async def run_real_bot(index_dir: Path, work: Workload, link: Sequence[str] | None = None) -> BotRun:
+async def run_real_bot(index_dir: Path, work: Workload, link: Sequence[str] | None = None,
+                       extra_env: dict[str, str] | None = None) -> BotRun:
     """Start ``paperbot start`` against a fake Discord, serve ``work``, measure, stop it."""
-    async with live_bot(index_dir, link) as bot:
+    async with live_bot(index_dir, link, extra_env) as bot:
         fake, exited = bot.fake, bot.exited
         first_answer = float("nan")
         for i, question in enumerate(work.questions):

@@ -27,6 +27,10 @@ indexes):
   sees the paper when the bot's background check has (the watcher's bound); once
   through ``/paper <arXiv id>``, whose miss makes the engine check at once (what a
   user asking for the paper meets).
+* **against a Chroma server**: the bot with its vectors in a ``chroma run`` on
+  127.0.0.1 (over a copy of the index), with the snapshot: its first answer and
+  peak RSS, and the server's peak RSS (``VmHWM``): the HNSW index then lives in
+  the server process, not in the bot.
 
 Indexes: ``--sizes`` picks bench's cached synthetic indexes (``--shape``,
 ``--standin`` as in bench/ingest.py, which builds them; this script never
@@ -41,7 +45,7 @@ row: dense ranking is meaningless there, the timings, sizes and memory are real.
 Run from the repo root::
 
     .venv-dev/bin/python -m bench.startup [--sizes 10000,100000] [--shape realistic] [--standin]
-                                          [--index DIR ...] [--runs 1] [--skip staleness]
+                                          [--index DIR ...] [--runs 1] [--skip staleness,server]
 """
 
 from __future__ import annotations
@@ -52,11 +56,13 @@ import datetime as dt
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +77,8 @@ TARGET_PEAK_MIB = 1024.0
 TARGET_STALENESS_S = 30.0
 #: Give up on the new paper after this long (a bot that only learns of it on restart never will).
 STALENESS_LIMIT_S = 120.0
-STEPS = ("first-answer", "ask", "staleness")
+SERVER_START_TIMEOUT_S = 120.0
+STEPS = ("first-answer", "ask", "staleness", "server")
 #: The new paper of the staleness run: a week after the synthetic corpus's newest,
 #: so its arXiv id and title are in no corpus bench/synth.py writes.
 PROBE_WEEK_END = synth.LAST_SUNDAY + dt.timedelta(weeks=1)
@@ -259,6 +266,76 @@ def measure_staleness(res: IndexResult, poll_s: float) -> None:
         res.add(f"staleness: that ingest's exit until {what} shows the paper", value, run.seen_s <= TARGET_STALENESS_S)
 
 
+# -- against a Chroma server ------------------------------------------------------------------------
+class ChromaRun:
+    """``chroma run`` (the chromadb package's server) on 127.0.0.1 over a copy of an
+    index's ``chroma/`` folder.  Readiness is polled over plain HTTP, so this
+    process never imports chromadb (bench/memory.py keeps the parent small)."""
+
+    def __init__(self, path: Path, log_path: Path) -> None:
+        self.path = path
+        self.log_path = log_path
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ChromaRun:
+        chroma = Path(sys.executable).with_name("chroma")
+        with open(self.log_path, "wb") as log_file:
+            self.proc = subprocess.Popen(
+                [str(chroma), "run", "--path", str(self.path), "--host", "127.0.0.1", "--port", str(self.port)],
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, env=memory.child_env(),
+            )
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        url = f"http://127.0.0.1:{self.port}/api/v2/heartbeat"
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"chroma run exited with {self.proc.returncode}: "
+                                 f"{self.log_path.read_text(errors='replace')[-2000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as answer:
+                    if answer.status == 200:
+                        return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.__exit__()
+                raise SystemExit(f"chroma run did not answer within {SERVER_START_TIMEOUT_S:.0f} s")
+            time.sleep(0.2)  # polling the server's readiness
+
+    def peak_mb(self) -> float:
+        assert self.proc is not None
+        return memory._status_mb(self.proc.pid, "VmHWM")
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+
+
+def measure_server(res: IndexResult, work: memory.Workload) -> None:
+    """The real bot with its vectors in a ``chroma run`` on 127.0.0.1 (a copy of the
+    index), with the catalogue snapshot: first answer, the bot's and the server's peak RSS."""
+    with tempfile.TemporaryDirectory(prefix="paperbot-server-") as tmp:
+        copy = Path(tmp) / "data"
+        copy_index(res.data_dir, copy)
+        with ChromaRun(copy / "chroma", Path(tmp) / "chroma.log") as server:
+            env = {"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(server.port)}
+            run = asyncio.run(memory.run_real_bot(copy, work, None, env))
+            server_mb = server.peak_mb()
+    res.add("bot against a `chroma run` server: first /ask answered after READY, with the snapshot",
+            f"{run.first_answer_s:.1f} s", run.first_answer_s <= TARGET_FIRST_ANSWER_S)
+    res.add("bot against a `chroma run` server: the bot's peak RSS (ru_maxrss; HNSW lives in the server)",
+            f"{run.peak_mb:.0f} MiB", run.peak_mb <= TARGET_PEAK_MIB)
+    res.add("the `chroma run` server's peak RSS (VmHWM) while serving the bot", f"{server_mb:.0f} MiB")
+    res.notes.append(f"bot against the server: its log says its catalogue came from: {run.catalogue_from}")
+
+
 # -- the parent -----------------------------------------------------------------------------------
 def indexes(args: argparse.Namespace) -> list[tuple[str, Path, bool]]:
     """(label, data dir, synthetic?) of every index to measure; exits if one is missing."""
@@ -324,6 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             measure_ask(res, args.runs)
         if "staleness" not in args.skip:
             measure_staleness(res, args.poll)
+        if "server" not in args.skip:
+            measure_server(res, work)
         results.append(res)
         print(render([res], args.runs), file=sys.stderr, flush=True)
     print(render(results, args.runs))
