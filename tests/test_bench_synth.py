@@ -74,3 +74,23 @@ def test_standin_vectors_are_deterministic_unit_vectors_that_follow_shared_words
     assert not is_standin(tmp_path)
     mark(tmp_path)
     assert is_standin(tmp_path) and STANDIN_LABEL in (tmp_path / "STANDIN.txt").read_text(encoding="utf-8")
+
+
+def test_startup_probes_are_new_papers_to_any_synthetic_corpus(tmp_path: Path) -> None:
+    """bench/startup.py's staleness probes parse as one new paper each, never one a corpus already has."""
+    from bench.startup import PAPER_PROBE, WATCHER_PROBE, probe_digest
+
+    corpus_ids = {p.arxiv_id for p in synth.generate(2_000, 0)}
+    for probe in (WATCHER_PROBE, PAPER_PROBE):
+        parsed = parse_sources([str(probe_digest(tmp_path, probe))], max_bytes=1 << 20, timeout=5.0)
+        assert [(p.arxiv_id, p.title) for p in parsed.papers] == [(probe.arxiv_id, probe.title)]
+        assert probe.arxiv_id not in corpus_ids
+
+
+def test_catalogue_origin_reads_the_engines_log_lines() -> None:
+    from bench.memory import catalogue_origin
+
+    assert catalogue_origin("... INFO index.snapshot: loaded the catalogue snapshot of 10 papers in 0.1 s") == "snapshot"
+    assert catalogue_origin("... INFO index.engine: read 10 papers from the store in 1.0 s\n"
+                            "... INFO index.snapshot: loaded the catalogue snapshot of 11 papers") == "store"
+    assert catalogue_origin("nothing about catalogues") == "unknown"
