@@ -76,6 +76,8 @@ TARGET_ASK_S = 3.0
 TARGET_PEAK_MIB = 1024.0
 TARGET_STALENESS_S = 30.0
 #: Give up on the new paper after this long (a bot that only learns of it on restart never will).
+#: The targets are the issue's at 100k papers; smaller indexes get no verdict.
+TARGET_FROM_PAPERS = 100_000
 STALENESS_LIMIT_S = 120.0
 SERVER_START_TIMEOUT_S = 120.0
 STEPS = ("first-answer", "ask", "staleness", "server")
@@ -95,6 +97,8 @@ class IndexResult:
     notes: list[str] = field(default_factory=list)
 
     def add(self, measure: str, value: str, ok: bool | None = None) -> None:
+        if self.papers < TARGET_FROM_PAPERS:
+            ok = None
         self.rows.append((measure, value, "–" if ok is None else "OK" if ok else "MISSED"))
         print(f"[{self.label}] {measure}: {value}", file=sys.stderr, flush=True)
 
@@ -360,7 +364,7 @@ def render(results: Sequence[IndexResult], runs: int) -> str:
              f"ask <= {TARGET_ASK_S:g} s, peak RSS <= {TARGET_PEAK_MIB:.0f} MiB, staleness <= {TARGET_STALENESS_S:g} s"]
     for res in results:
         lines += ["", f"### {res.label}: {res.papers:,} papers ({res.data_dir})", "",
-                  "| measure | value | target |", "|---|---:|---|"]
+                  "| measure | value | target (at 100k) |", "|---|---:|---|"]
         lines += [f"| {m} | {v} | {verdict} |" for m, v, verdict in res.rows]
         lines += [""] + [f"- {note}" for note in res.notes]
     return "\n".join(lines)
