@@ -38,6 +38,10 @@ MAX_BUILD_PAPERS = 10_000
 
 
 # -- corpora and indexes ----------------------------------------------------------------------
+#: What labels every number measured on an index built with stand-in vectors.
+STANDIN_LABEL = "stand-in vectors: dense ranking is meaningless; timings, sizes and memory are real"
+
+
 @dataclass
 class Corpus:
     """A benchmark corpus: its digest files and the data dir its index is cached in."""
@@ -46,24 +50,56 @@ class Corpus:
     specs: list[str]
     data_dir: Path
     synthetic: bool
+    shape: str = "realistic"  # of a synthetic corpus (bench/synth.py's SHAPES)
+    #: Its index holds stand-in vectors (bench/standin.py), not the model's.
+    standin: bool = False
+
+    @property
+    def label(self) -> str:
+        """How tables name it: the size, the shape when it is not the default, and
+        the stand-in warning when its vectors are not the model's."""
+        if not self.synthetic:
+            return "150 (shared)"
+        text = f"{int(self.name):,}" + ("" if self.shape == "realistic" else f" ({self.shape})")
+        return text + (f" [{STANDIN_LABEL}]" if self.standin else "")
 
 
-def corpus_for(size: str, seed: int, building: bool = False) -> Corpus:
-    """The corpus of ``size``; a synthetic one over MAX_BUILD_PAPERS must be built
-    already unless ``building`` (``bench.ingest``, which times that build)."""
+def index_dir(n: int, seed: int = 0, shape: str = "realistic", standin: bool = False) -> Path:
+    """Where the index of a synthetic corpus is cached.  Every shape and kind of
+    vectors has its own folder, so a stand-in index is never taken for a real one;
+    the one-chunk ``short`` shape keeps the folder name it had before there were
+    shapes, so its old caches stay usable."""
+    name = f"index-{n}" + ("" if shape == "short" else f"-{shape}") + ("-standin" if standin else "")
+    return OUT_DIR / (name + ("" if seed == 0 else f"-seed{seed}"))
+
+
+def corpus_for(size: str, seed: int, building: bool = False, shape: str = "realistic",
+               standin: bool = False) -> Corpus:
+    """The corpus of ``size``; a synthetic one over MAX_BUILD_PAPERS (or with
+    stand-in vectors) must be built already unless ``building`` (``bench.ingest``,
+    which times that build)."""
     if size in ("shared", "150"):
         missing = [str(p) for p in SHARED_DIGESTS if not p.exists()]
         if missing:
             raise SystemExit(f"shared digests not found: {', '.join(missing)}")
         return Corpus("shared", [str(p) for p in SHARED_DIGESTS], OUT_DIR / "index-shared", False)
     n = int(size)
-    suffix = "" if seed == 0 else f"-seed{seed}"
-    data_dir = OUT_DIR / f"index-{n}{suffix}"
-    if n > MAX_BUILD_PAPERS and not building and not (data_dir / "chroma").is_dir():
-        raise SystemExit(f"no index of {n} papers in {data_dir}: building one takes about an hour here, "
-                         f"so run `python -m bench.ingest --sizes {n}` first")
-    files = synth.write_corpus(data_dir / "digests", n, seed)
-    return Corpus(str(n), [str(f) for f in files], data_dir, True)
+    data_dir = index_dir(n, seed, shape, standin)
+    if (n > MAX_BUILD_PAPERS or standin) and not building and not (data_dir / "chroma").is_dir():
+        how = f"python -m bench.ingest --sizes {n} --shape {shape}" + (" --standin" if standin else "")
+        raise SystemExit(f"no index of {n} papers in {data_dir}: run `{how}` first")
+    files = synth.write_corpus(data_dir / "digests", n, seed, shape=shape)
+    return Corpus(str(n), [str(f) for f in files], data_dir, True, shape, standin)
+
+
+def add_corpus_options(parser: argparse.ArgumentParser, standin: bool = True) -> None:
+    """``--shape`` (and ``--standin``) of the scripts that measure synthetic corpora."""
+    parser.add_argument("--shape", choices=synth.SHAPES, default="realistic",
+                        help="synthetic corpus shape: realistic (the shared digests' lengths, ~2.7 chunks per "
+                             "paper; default) or short (one chunk per paper, as tables before the realistic shape)")
+    if standin:
+        parser.add_argument("--standin", action="store_true",
+                            help=f"use the synthetic indexes built with stand-in vectors ({STANDIN_LABEL})")
 
 
 def make_engine(data_dir: Path) -> Engine:

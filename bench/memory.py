@@ -48,17 +48,19 @@ fresh state per run keeps runs comparable and leaves the cached indexes, which
 other benchmarks share, untouched.
 
 Indexes are the cached ones of ``bench/query.py`` and ``bench/ingest.py``
-(``bench/out/index-shared``, ``bench/out/index-<N>``).  A missing one of at most
-10,000 papers is built first (a 10k build embeds 10k papers: ~15 min on 2
-cores); a bigger one is never built here: ``--sizes shared,10000,100000`` needs
-the cached index ``bench/out/index-100000``, built by ``python -m bench.ingest --sizes
-100000`` (~1 h on 2 cores), and stops at once, saying so, while that build is
+(``bench/out/index-shared``, ``bench/out/index-<N>-realistic``; ``--shape short``:
+``index-<N>``; ``--standin``: ``index-<N>-<shape>-standin``, stand-in vectors).
+A missing one of at most 10,000 papers with the model's vectors is built first (a
+realistic 10k build embeds ~27k chunks: 15-30 min on 2 cores); a bigger or a
+stand-in one is never built here: ``--sizes shared,10000,100000`` needs the
+cached index of ``python -m bench.ingest --sizes 100000`` (with the same
+``--shape``/``--standin``) and stops at once, saying so, while that build is
 missing or unfinished (``bench/ingest.py`` writes ``first-ingest.json`` next to
 the index when it is done).
 
 Run from the repo root::
 
-    .venv-dev/bin/python -m bench.memory [--sizes shared,10000[,100000]] [--runs 3]
+    .venv-dev/bin/python -m bench.memory [--sizes shared,10000[,100000]] [--runs 3] [--shape short] [--standin]
 """
 
 from __future__ import annotations
@@ -77,7 +79,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -153,63 +156,73 @@ def paperbot(*args: str) -> list[str]:
 
 
 # -- the indexes ---------------------------------------------------------------------------------
-def _built_elsewhere(size: str) -> int | None:
-    """The paper count of ``size`` if its index is too big to build here (else None)."""
+#: The folders that are the index itself (vectors and records, the docstore, the
+#: digests it came from): a view of only these has no catalogue snapshot.
+INDEX_FOLDERS = ("chroma", "docstore", "digests")
+
+
+def _built_elsewhere(size: str, standin: bool = False) -> int | None:
+    """The paper count of ``size`` if its index is not built here (too big, or with
+    stand-in vectors, which only bench/ingest.py builds), else None."""
     if size in ("shared", "150"):
         return None
     n = int(size)
-    return n if n > common.MAX_BUILD_PAPERS else None
+    return n if n > common.MAX_BUILD_PAPERS or standin else None
 
 
-def require_built(size: str) -> Path | None:
-    """The cached index of a size too big to build here; exits with advice if it is not complete.
+def require_built(size: str, shape: str = "realistic", standin: bool = False) -> Path | None:
+    """The cached index of a size not built here; exits with advice if it is not complete.
 
     Complete means ``bench/ingest.py`` finished it: that script writes its
     ``first-ingest.json`` record after the build, so an index it is still building
     (which has a Chroma store already) is not measured as if it were the corpus.
     """
-    n = _built_elsewhere(size)
+    n = _built_elsewhere(size, standin)
     if n is None:
         return None
     from bench.ingest import RECORD_NAME
 
-    data_dir = common.OUT_DIR / f"index-{n}"
+    data_dir = common.index_dir(n, shape=shape, standin=standin)
     if not (data_dir / "chroma" / "chroma.sqlite3").is_file() or not (data_dir / RECORD_NAME).is_file():
+        how = f"--sizes {n} --shape {shape}" + (" --standin" if standin else "")
         raise SystemExit(
             f"no complete index of {n:,} papers in {data_dir} (no {RECORD_NAME}: missing or still being built); "
-            f"building it takes about an hour on 2 cores, so bench/memory.py does not: "
-            f"run `.venv-dev/bin/python -m bench.ingest --sizes {n}` first"
+            f"bench/memory.py does not build it: run `.venv-dev/bin/python -m bench.ingest {how}` first"
         )
     return data_dir
 
 
-def ensure_index(size: str) -> tuple[str, Path, bool]:
-    """(corpus label, data dir, synthetic?) of a cached index; built if missing and
-    of at most ``bench.common``'s MAX_BUILD_PAPERS (10k), else required built."""
-    big = require_built(size)
+def ensure_index(size: str, shape: str = "realistic", standin: bool = False) -> tuple[str, Path, bool]:
+    """(corpus label, data dir, synthetic?) of a cached index; built if missing, of
+    at most ``bench.common``'s MAX_BUILD_PAPERS (10k) and with the model's vectors,
+    else required built."""
+    big = require_built(size, shape, standin)
     if big is not None:
         # Not through corpus_for: it would regenerate the whole corpus's digests for nothing.
-        return str(int(size)), big, True
-    corpus = common.corpus_for(size, 0)
+        label = common.Corpus(str(int(size)), [], big, True, shape, standin).label
+        return label, big, True
+    corpus = common.corpus_for(size, 0, shape=shape)
     chroma = corpus.data_dir / "chroma" / "chroma.sqlite3"
     if not chroma.exists():
         print(f"[{corpus.name}] no cached index in {corpus.data_dir}: building it (bench/query.py's cache)",
               file=sys.stderr, flush=True)
         started = time.perf_counter()
         common.make_engine(corpus.data_dir).ingest(corpus.specs, progress=common.progress_printer(corpus.name, started))
-    return corpus.name, corpus.data_dir, corpus.synthetic
+    return corpus.label, corpus.data_dir, corpus.synthetic
 
 
-def index_view(index_dir: Path, view: Path) -> None:
+def index_view(index_dir: Path, view: Path, link: Sequence[str] | None = None) -> None:
     """A data dir for the bot that reads ``index_dir`` and keeps its own state apart.
 
-    Only the folders are linked (``chroma/``, ``docstore/``, ``digests/``): they
-    are the index.  Files at the top are state the bot would write to
-    (``bot.sqlite3``, the sources ledger) or a benchmark's records.
+    Only the folders are linked (``chroma/``, ``docstore/``, ``digests/``, the
+    catalogue snapshots), and of those only the ones in ``link`` when given: the
+    index without its snapshots is ``link=INDEX_FOLDERS``.  Files at the top are
+    state the bot would write to (``bot.sqlite3``, the sources ledger) or a
+    benchmark's records.
     """
     view.mkdir()
     for entry in index_dir.iterdir():
-        if entry.is_dir():
+        if entry.is_dir() and (link is None or entry.name in link):
             (view / entry.name).symlink_to(entry.resolve(), target_is_directory=True)
 
 
@@ -258,6 +271,7 @@ class BotRun:
     first_answer_s: float  # READY to the first /ask answered (includes the index warm-up)
     serve_s: float  # READY to the last request served
     noisy_log_lines: int  # WARNING or worse in the bot's log
+    catalogue_from: str  # where its log says the first catalogue came from (catalogue_origin)
 
 
 class BotFailed(Exception):
@@ -357,8 +371,33 @@ async def _stop(pid: int, exited: asyncio.Future[tuple[int, int, resource.struct
     return os.waitstatus_to_exitcode(status), usage
 
 
-async def run_real_bot(index_dir: Path, work: Workload) -> BotRun:
-    """Start ``paperbot start`` against a fake Discord, serve ``work``, measure, stop it."""
+@dataclass
+class LiveBot:
+    """A running ``paperbot start`` connected to the fake Discord (see :func:`live_bot`)."""
+
+    fake: FakeDiscord
+    pid: int
+    exited: asyncio.Future[Any]
+    data_dir: Path
+    started: float  # perf_counter at spawn
+    ready: float = float("nan")  # perf_counter when the fake sent READY
+    code: int | None = None  # exit code, once stopped
+    usage: resource.struct_rusage | None = None  # its own rusage, once reaped
+    log: str = ""  # its log, once stopped
+
+
+@asynccontextmanager
+async def live_bot(index_dir: Path, link: Sequence[str] | None = None, extra_env: dict[str, str] | None = None,
+                   own_data_dir: bool = False) -> AsyncIterator[LiveBot]:
+    """``paperbot start`` as users start it, aimed at a fake Discord, READY already
+    sent and /ask and /paper synced; stopped with SIGTERM (SIGKILL if it hangs) on
+    leaving, after which ``code``, ``usage`` and ``log`` are set.
+
+    The bot's data dir is a view of ``index_dir`` (:func:`index_view`, folders in
+    ``link`` only when given), or ``index_dir`` itself if ``own_data_dir`` (a copy
+    the caller may change).  Any failure, of the bot or of the body
+    (:class:`BotFailed`), exits with the end of the bot's log.
+    """
     import asyncio
     import secrets
     import tempfile
@@ -367,11 +406,12 @@ async def run_real_bot(index_dir: Path, work: Workload) -> BotRun:
 
     token = f"MTIz.bench-memory-{secrets.token_urlsafe(12)}.not-a-real-token"
     with tempfile.TemporaryDirectory(prefix="paperbot-memory-") as tmp:
-        data_dir = Path(tmp) / "data"
-        index_view(index_dir, data_dir)
+        data_dir = index_dir if own_data_dir else Path(tmp) / "data"
+        if not own_data_dir:
+            index_view(index_dir, data_dir, link)
         log_path = Path(tmp) / "bot.log"
         async with FakeDiscord(token) as fake:
-            env = child_env() | {
+            env = child_env() | (extra_env or {}) | {
                 "DISCORD_TOKEN": token,
                 "DISCORD_API_URL": fake.api_url,
                 "DISCORD_GATEWAY_URL": fake.gateway_url,
@@ -385,62 +425,113 @@ async def run_real_bot(index_dir: Path, work: Workload) -> BotRun:
                 )
             # Reaped by this thread only, so the rusage is this child's own (see run_measured).
             exited = asyncio.ensure_future(asyncio.to_thread(os.wait4, proc.pid, 0))
-            code: int | None = None
-            usage: resource.struct_rusage | None = None
+            bot = LiveBot(fake, proc.pid, exited, data_dir, started)
             failure: BotFailed | None = None
             try:
                 await _until(fake.ready_sent.wait(), exited, "READY from the fake gateway", START_TIMEOUT_S)
-                ready = time.perf_counter()
+                bot.ready = time.perf_counter()
                 synced = {c["name"] for c in fake.commands.get(str(fake.guild_id), [])}
                 if not {"ask", "paper"} <= synced:
                     raise BotFailed(f"the bot registered {sorted(synced)} in the dev guild, not /ask and /paper")
-                first_answer = float("nan")
-                for i, question in enumerate(work.questions):
-                    pending = await fake.slash("ask", user_id=FIRST_USER_ID + i, question=question)
-                    await _served(fake, pending, _answer_done, exited, f"/ask {question!r}")
-                    if i == 0:
-                        first_answer = time.perf_counter() - ready
-                for text in work.lookups:
-                    pending = await fake.slash("paper", user_id=FIRST_USER_ID, query=text)
-                    await _served(fake, pending, _card_done, exited, f"/paper {text!r}")
-                for text in work.autocompletes:
-                    pending = await fake.autocomplete("paper", "query", text, user_id=FIRST_USER_ID)
-                    await _served(fake, pending, _choices_done, exited, f"/paper autocomplete {text!r}")
-                served = time.perf_counter()
-                steady = _status_mb(proc.pid, "VmRSS")
-                hwm = _status_mb(proc.pid, "VmHWM")
+                yield bot
             except BotFailed as exc:
                 failure = exc
             finally:
                 try:
-                    code, usage = await _stop(proc.pid, exited)
+                    bot.code, bot.usage = await _stop(proc.pid, exited)
                 except BaseException:
                     if not exited.done():  # interrupted while stopping: never leave the bot behind
                         os.kill(proc.pid, signal.SIGKILL)
                     raise
                 finally:
-                    proc.returncode = code  # reaped already: keeps Popen from waiting for it again
-            wall = time.perf_counter() - started
-        output = log_path.read_text(encoding="utf-8", errors="replace")
-    if failure is None and code != 0:
-        failure = BotFailed(f"the bot exited with {code} after SIGTERM, not 0")
-    if failure is not None or usage is None:
-        raise SystemExit(f"paperbot start (real bot via the fake Discord) failed: {failure} (exit code {code})\n"
-                         f"--- the bot's log (end) ---\n{output[-3000:]}")
+                    proc.returncode = bot.code  # reaped already: keeps Popen from waiting for it again
+        bot.log = log_path.read_text(encoding="utf-8", errors="replace")
+    if failure is None and bot.code != 0:
+        failure = BotFailed(f"the bot exited with {bot.code} after SIGTERM, not 0")
+    if failure is not None or bot.usage is None:
+        raise SystemExit(f"paperbot start (real bot via the fake Discord) failed: {failure} (exit code {bot.code})\n"
+                         f"--- the bot's log (end) ---\n{bot.log[-3000:]}")
+
+
+async def ask(bot: LiveBot, question: str, user_id: int) -> None:
+    """One /ask, awaited until its answer's last part."""
+    pending = await bot.fake.slash("ask", user_id=user_id, question=question)
+    await _served(bot.fake, pending, _answer_done, bot.exited, f"/ask {question!r}")
+
+
+async def paper_card(bot: LiveBot, query: str, user_id: int) -> Request:
+    """One /paper, awaited until its card (or "No paper matches"); that follow-up."""
+    pending = await bot.fake.slash("paper", user_id=user_id, query=query)
+    belongs = _of(pending)
+    (last,) = await _until(
+        bot.fake.wait_for(lambda r: belongs(r) and (_card_done(r) or _failed(r)), timeout=REQUEST_TIMEOUT_S),
+        bot.exited, f"/paper {query!r}",
+    )
+    if _failed(last):
+        raise BotFailed(f"/paper {query!r}: {last.method} {last.path} -> {last.status} {last.errors}")
+    return last
+
+
+async def completions(bot: LiveBot, text: str, user_id: int) -> list[str]:
+    """One /paper autocomplete of ``text``: the names of the choices offered."""
+    pending = await bot.fake.autocomplete("paper", "query", text, user_id=user_id)
+    belongs = _of(pending)
+    (last,) = await _until(
+        bot.fake.wait_for(lambda r: belongs(r) and (_choices_done(r) or _failed(r)), timeout=REQUEST_TIMEOUT_S),
+        bot.exited, f"/paper autocomplete {text!r}",
+    )
+    if _failed(last):
+        raise BotFailed(f"/paper autocomplete {text!r}: {last.method} {last.path} -> {last.status} {last.errors}")
+    return [str(c.get("name", "")) for c in last.message_payload().get("choices") or []]
+
+
+async def run_real_bot(index_dir: Path, work: Workload, link: Sequence[str] | None = None,
+                       extra_env: dict[str, str] | None = None) -> BotRun:
+    """Start ``paperbot start`` against a fake Discord, serve ``work``, measure, stop it."""
+    async with live_bot(index_dir, link, extra_env) as bot:
+        fake, exited = bot.fake, bot.exited
+        first_answer = float("nan")
+        for i, question in enumerate(work.questions):
+            await ask(bot, question, FIRST_USER_ID + i)
+            if i == 0:
+                first_answer = time.perf_counter() - bot.ready
+        for text in work.lookups:
+            pending = await fake.slash("paper", user_id=FIRST_USER_ID, query=text)
+            await _served(fake, pending, _card_done, exited, f"/paper {text!r}")
+        for text in work.autocompletes:
+            pending = await fake.autocomplete("paper", "query", text, user_id=FIRST_USER_ID)
+            await _served(fake, pending, _choices_done, exited, f"/paper autocomplete {text!r}")
+        served = time.perf_counter()
+        steady = _status_mb(bot.pid, "VmRSS")
+        hwm = _status_mb(bot.pid, "VmHWM")
+    assert bot.usage is not None  # live_bot exits otherwise
     return BotRun(
-        peak_mb=usage.ru_maxrss / 1024.0,
+        peak_mb=bot.usage.ru_maxrss / 1024.0,
         hwm_mb=hwm,
         steady_mb=steady,
-        wall_s=wall,
-        ready_s=ready - started,
+        wall_s=time.perf_counter() - bot.started,
+        ready_s=bot.ready - bot.started,
         first_answer_s=first_answer,
-        serve_s=served - ready,
-        noisy_log_lines=len(NOISY_LOG_LINE.findall(output)),
+        serve_s=served - bot.ready,
+        noisy_log_lines=len(NOISY_LOG_LINE.findall(bot.log)),
+        catalogue_from=catalogue_origin(bot.log),
     )
 
 
+def catalogue_origin(log_text: str) -> str:
+    """Where a process's first catalogue came from, by the engine's INFO lines
+    (index/engine.py, index/snapshot.py): "snapshot", "store" or "unknown"."""
+    loaded = log_text.find("loaded the catalogue snapshot")
+    read = log_text.find("papers from the store")
+    if loaded < 0 and read < 0:
+        return "unknown"
+    if read < 0 or 0 <= loaded < read:
+        return "snapshot"
+    return "store"
+
+
 # -- the parent --------------------------------------------------------------------------------
-def measure(sizes: Sequence[str], runs: int) -> list[Sample]:
+def measure(sizes: Sequence[str], runs: int, shape: str = "realistic", standin: bool = False) -> list[Sample]:
     samples: list[Sample] = []
     baseline = Sample("python -c pass (interpreter alone)", "–")
     for _ in range(runs):
@@ -457,10 +548,10 @@ def measure(sizes: Sequence[str], runs: int) -> list[Sample]:
     import asyncio  # only after the baseline rows: see the imports at the top
 
     for size in sizes:  # before any corpus: a missing 100k index is a setup error, not a crash an hour in
-        require_built(size)
+        require_built(size, shape, standin)
     for size in sizes:
-        name, data_dir, synthetic = ensure_index(size)
-        label = "150 (shared)" if name == "shared" else f"{int(name):,}"
+        label, data_dir, synthetic = ensure_index(size, shape, standin)
+        name = label.split(" ")[0]  # the size, for progress lines
         search = Sample("paperbot search --json", label)
         ask = Sample("paperbot ask --json", label)
         bot = Sample(f"paperbot start (real bot via fake Discord): {BOT_ASKS} asks, {BOT_LOOKUPS} /paper, "
@@ -507,8 +598,8 @@ def render(samples: Sequence[Sample], runs: int) -> str:
         "The fake has one guild with three channels: discord.py's caches of a big server are not in these numbers.",
         "A child's ru_maxrss includes this script's RSS when it spawned the child (Linux keeps the peak across exec): "
         "the python -c pass row is that floor, not the interpreter alone.",
-        "100k papers: `--sizes shared,10000,100000` needs the cached index bench/out/index-100000, "
-        "built by `python -m bench.ingest --sizes 100000` (~1 h on 2 cores); this script never builds it.",
+        "100k papers: `--sizes shared,10000,100000` needs the cached index of bench/ingest.py "
+        "(`python -m bench.ingest --sizes 100000 [--shape short] [--standin]`); this script never builds it.",
     ]
     return "\n".join(lines)
 
@@ -519,6 +610,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="corpora: 'shared' (alias 150) and/or paper counts; over 10000 needs a cached index "
                              "from bench/ingest.py")
     parser.add_argument("--runs", type=int, default=3, help="runs of each process; the median is reported")
+    common.add_corpus_options(parser)
     parser.add_argument("--workload", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--synthetic", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -535,7 +627,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workload is not None:
         print(json.dumps(asdict(draw_workload(args.workload, args.synthetic))))
         return 0
-    samples = measure(args.sizes, args.runs)
+    samples = measure(args.sizes, args.runs, args.shape, args.standin)
     print(render(samples, args.runs))
     png = plot(samples, args.runs)
     if png is not None:

@@ -29,7 +29,7 @@ its alias); a number N is a synthetic corpus from ``bench/synth.py``.  Built
 indexes are cached in ``bench/out/index-<name>/`` (git-ignored): a re-run calls
 ingest again, which finds every paper unchanged and embeds nothing.  A first
 10k build embeds 10k chunks at ~10-40 chunks/s on a 2-core box: minutes.  A
-100k index takes about an hour, so it is never built here: run
+100k index takes hours (about one with stand-in vectors), so it is never built here: run
 ``python -m bench.ingest --sizes 100000`` first (it also records that first ingest).
 
 Prints markdown tables and saves ``bench/out/query.png`` (p50/p95 per operation
@@ -38,7 +38,12 @@ and corpus size; needs the ``bench`` extra, ``make bench-deps``).
 Run from the repo root::
 
     .venv-dev/bin/python -m bench.query [--sizes shared,10000,100000] [--papers N] [--repeat 2]
-                                        [--profile ask,autocomplete] [--seed 0]
+                                        [--profile ask,autocomplete] [--seed 0] [--shape short] [--standin]
+
+Synthetic corpora have the realistic shape by default; ``--standin`` measures the
+indexes bench/ingest.py built with stand-in vectors (labelled: dense search,
+hybrid ranking and HNSW recall there say nothing about quality, the latencies
+and start-up times are real).
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ from bench.common import (
     REPO_ROOT,
     Corpus,
     Timing,
+    add_corpus_options,
     corpus_for,
     make_engine,
     parse_sizes,
@@ -349,7 +355,7 @@ def _verdict(res: SizeResult, op: str) -> str:
 # -- output ---------------------------------------------------------------------------------------
 def render_size(res: SizeResult) -> str:
     c = res.corpus
-    title = "shared digests" if not c.synthetic else f"synthetic corpus ({c.name} papers)"
+    title = "shared digests" if not c.synthetic else f"synthetic corpus ({c.label} papers)"
     lines = [f"## {title}: {res.papers} papers, {res.chunks} chunks ({res.chunks / max(res.papers, 1):.2f}/paper)", ""]
     if res.ingest_new:
         lines.append(
@@ -399,7 +405,7 @@ def render_size(res: SizeResult) -> str:
 
 
 def render_summary(results: Sequence[SizeResult]) -> str:
-    head = "| operation | " + " | ".join(f"{r.corpus.name} p50 / p95 ms" for r in results) + " | target p95 (10k) |"
+    head = "| operation | " + " | ".join(f"{r.corpus.label} p50 / p95 ms" for r in results) + " | target p95 (10k) |"
     lines = ["## Summary", "", head, "|---|" + "---:|" * len(results) + "---|"]
     for op in OPERATIONS:
         cells = []
@@ -427,6 +433,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="synthetic corpus size when --sizes is not given (default 10000)")
     parser.add_argument("--repeat", type=int, default=2, help="passes over each input list (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic corpus and the query sample")
+    add_corpus_options(parser)
     parser.add_argument("--profile", default="", help=f"comma-separated operations to cProfile ({', '.join(OPERATIONS)}); "
                         "operations that miss a target are always profiled")
     args = parser.parse_args(argv)
@@ -452,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     results = []
     for size in args.sizes:
-        corpus = corpus_for(size, args.seed)
+        corpus = corpus_for(size, args.seed, shape=args.shape, standin=args.standin)
         results.append(run_size(corpus, args.seed, args.repeat, args.profile))
         print(render_size(results[-1]), flush=True)
         print(flush=True)
@@ -471,7 +478,7 @@ def plot(results: Sequence[SizeResult], repeat: int) -> Path | None:
     from bench.plots import latency_plot
 
     series = {
-        (f"{r.papers:,} papers" + (" (shared)" if not r.corpus.synthetic else "")): {
+        (f"{r.papers:,} papers" + (" (shared)" if not r.corpus.synthetic else " (stand-in)" if r.corpus.standin else "")): {
             op: (r.timings[op].p50, r.timings[op].p95) for op in OPERATIONS
         }
         for r in results

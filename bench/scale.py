@@ -1,7 +1,7 @@
 """Scale benchmark without Chroma: parsing, lookup, autocomplete and BM25 at 10k and 100k papers.
 
 Why: the Chroma-backed benchmarks need a built index, and a 100k-paper index
-takes about an hour to embed on this 2-core box (``python -m bench.ingest --sizes
+takes hours to embed on this 2-core box (``python -m bench.ingest --sizes
 100000`` builds it once; ``bench/query.py`` and ``bench/memory.py`` then measure
 ask, search and memory on it).  This script needs no index and no model, so it
 runs in a minute or two and isolates the pure-Python work over the catalogue:
@@ -19,8 +19,9 @@ runs in a minute or two and isolates the pure-Python work over the catalogue:
 * the resident memory those structures add (VmRSS deltas: approximate, since
   Python keeps freed memory).
 
-Corpora come from ``bench/synth.py`` and are cached in ``bench/out/index-<N>/digests``
-(the same folders ``bench/query.py`` uses).  Saves ``bench/out/scale.png``
+Corpora come from ``bench/synth.py`` (realistic shape by default, ``--shape short``
+for the one-chunk papers) and are cached in the digests folder of the index
+folders ``bench/query.py`` uses (``bench/out/index-<N>-realistic/digests``).  Saves ``bench/out/scale.png``
 (p50/p95 per operation and corpus size) when matplotlib is installed.
 
 Run from the repo root::
@@ -44,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import synth, workload
-from bench.common import OUT_DIR, REPO_ROOT, Timing, parse_sizes, time_calls
+from bench.common import OUT_DIR, REPO_ROOT, Timing, add_corpus_options, index_dir, parse_sizes, time_calls
 from config import Settings
 
 OPERATIONS = ("lookup", "autocomplete", "search bm25")
@@ -71,12 +72,12 @@ class SizeResult:
     found: dict[str, str] = field(default_factory=dict)
 
 
-def run_size(n: int, repeat: int, seed: int = 0) -> SizeResult:
+def run_size(n: int, repeat: int, seed: int = 0, shape: str = "realistic") -> SizeResult:
     from index import LexicalIndex, Paper, PaperLookup, Retriever, parse_sources
 
-    data_dir = OUT_DIR / f"index-{n}"
+    data_dir = index_dir(n, seed, shape)
     print(f"[{n}] writing / checking the synthetic corpus in {data_dir / 'digests'}", file=sys.stderr, flush=True)
-    files = synth.write_corpus(data_dir / "digests", n, seed)
+    files = synth.write_corpus(data_dir / "digests", n, seed, shape=shape)
     res = SizeResult(n, len(files), sum(f.stat().st_size for f in files) / 1e6)
     settings = Settings.from_env(environ={}, dotenv_path=None, data_dir=data_dir)
 
@@ -169,11 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated paper counts")
     parser.add_argument("--repeat", type=int, default=2, help="passes over each input list")
+    add_corpus_options(parser, standin=False)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger().setLevel(logging.WARNING)
     sizes = [int(s) for s in parse_sizes(parser, args.sizes, shared=False)]
-    results = [run_size(n, args.repeat) for n in sizes]
+    results = [run_size(n, args.repeat, shape=args.shape) for n in sizes]
     print(render(results, args.repeat))
     png = plot(results, args.repeat)
     if png is not None:
