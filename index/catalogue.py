@@ -62,8 +62,8 @@ class Catalogue:
     ) -> Catalogue:
         """Build both indexes over ``papers`` (seconds at 100k papers): one keyword
         index (BM25, document frequencies, postings) that the retriever and the
-        lookup share, then the retriever's metadata and the lookup's title indexes.
-        The catalogue's papers are in the keyword index's order, newest first."""
+        lookup share, then the retriever's metadata and the lookup's title indexes,
+        and the catalogue facts (weeks, names).  The catalogue's papers are in the keyword index's order, newest first."""
         from index.lexical import LexicalIndex
         from index.lookup import PaperLookup
         from index.retrieve import Retriever
@@ -72,6 +72,7 @@ class Catalogue:
         lexical = LexicalIndex(papers)
         retriever = Retriever(lexical.papers, store, embed_query, lexical)
         lookup = PaperLookup(lexical.papers, lexical)
+        retriever.facts  # noqa: B018 - the week and name facts too, so a snapshot carries them
         log.info("built the search and lookup indexes of %d papers in %.2f s", len(papers), time.perf_counter() - started)
         return cls(version, lexical.papers, retriever, lookup, origin="store")
 

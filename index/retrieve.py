@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Papers whose summaries are checked for a name a question gives (the best lexical matches).
-NAME_CANDIDATES = 20
 
 Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
@@ -151,17 +149,10 @@ class Retriever:
 
     @cached_property
     def facts(self) -> CatalogueFacts:
-        """Weeks, sources and paper names of this catalogue version, built on first
-        use and then shared by every answer and front-end view of the version; the
-        names a summary introduces are looked for in the best BM25 matches."""
-        lexical = self.lexical
-
-        def candidates(name: str) -> list[Paper]:
-            scores = lexical.scores(name)
-            top = [int(i) for i in np.argsort(-scores)[:NAME_CANDIDATES] if scores[i] > 0]
-            return [lexical.papers[i] for i in top]
-
-        return CatalogueFacts(self.papers, lexical.doc_freq, candidates)
+        """Weeks, sources and paper names of this catalogue version, built once
+        (with the catalogue, and saved in its snapshot) and then shared by every
+        answer and front-end view of the version."""
+        return CatalogueFacts(self.papers, self.lexical)
 
     def search(
         self, query: str, k: int = 10, mode: Mode = "hybrid", filters: SearchFilters | None = None

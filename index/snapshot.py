@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 #: Bumped by hand when the saved layout changes in a way the code hash would miss.
 SNAPSHOT_FORMAT = 1
 #: Modules whose classes are inside a snapshot, or that decide what goes in.
-_CODE = ("models.py", "lexical.py", "retrieve.py", "lookup.py", "catalogue.py", "snapshot.py")
+_CODE = ("models.py", "lexical.py", "facts.py", "retrieve.py", "lookup.py", "catalogue.py", "snapshot.py")
 _LIBRARIES = ("numpy",)
 
 
@@ -88,9 +88,8 @@ def save(path: Path, catalogue: Catalogue) -> bool:
     if not catalogue.version.stamp:
         return False
     started = time.perf_counter()
-    # The store handle and the embedding function are this process's, not data;
-    # the facts are derived on first use (and hold callables pickle cannot write).
-    state = {k: v for k, v in vars(retriever).items() if k not in ("store", "embed_query", "facts")}
+    # The store handle and the embedding function are this process's, not data.
+    state = {k: v for k, v in vars(retriever).items() if k not in ("store", "embed_query")}
     header = Header(catalogue.version.key, code_signature(), len(catalogue.papers), time.time())
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:

@@ -148,6 +148,9 @@ def test_a_new_process_starts_from_the_snapshot_of_the_current_version(tmp_path:
     # One keyword index, saved once and shared again after loading.
     assert built.retriever.lexical is built.lookup.lexical
     assert loaded.retriever.lexical is loaded.lookup.lexical
+    # The week and name facts come with it (built with the catalogue, not on the first question).
+    assert "facts" in vars(loaded.retriever) and loaded.retriever.facts.lexical is loaded.retriever.lexical
+    assert loaded.retriever.facts.weeks == built.retriever.facts.weeks
     for engine in (first, again):
         assert engine.search("RATIONALYST", k=1)[0].paper.arxiv_id == "2410.01044"
         assert engine.find_papers("vptq extrme low bit")[0].paper.arxiv_id == "2409.17066"
