@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from index.models import Paper
+from index.models import CataloguePaper, Paper
 
 if TYPE_CHECKING:
     from index.lookup import PaperLookup
@@ -63,13 +63,15 @@ class Catalogue:
         """Build both indexes over ``papers`` (seconds at 100k papers): one keyword
         index (BM25, document frequencies, postings) that the retriever and the
         lookup share, then the retriever's metadata and the lookup's title indexes,
-        and the catalogue facts (weeks, names).  The catalogue's papers are in the keyword index's order, newest first."""
+        and the catalogue facts (weeks, names).  The papers are kept as
+        :class:`~index.models.CataloguePaper` (summaries packed), in the keyword
+        index's order, newest first."""
         from index.lexical import LexicalIndex
         from index.lookup import PaperLookup
         from index.retrieve import Retriever
 
         started = time.perf_counter()
-        lexical = LexicalIndex(papers)
+        lexical = LexicalIndex([CataloguePaper.of(p) for p in papers])
         retriever = Retriever(lexical.papers, store, embed_query, lexical)
         lookup = PaperLookup(lexical.papers, lexical)
         retriever.facts  # noqa: B018 - the week and name facts too, so a snapshot carries them

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,27 +20,12 @@ from index.catalogue import Catalogue
 from index.engine import Engine
 from tests.conftest import chroma_env
 from tests.support.digests import DIGEST, NEXT_WEEK, write_digest
+from tests.support.waiting import DEADLINE_S, until
 
 RUNS_ON_CHROMA_SERVER = True
 
-#: Long enough for a loaded 2-core box; the tests wait for an event, never for this.
-DEADLINE_S = 60.0
-
-
 def settings(data_dir: Path, **env: str) -> Settings:
     return Settings.from_env(environ={**chroma_env(data_dir), **env}, dotenv_path=None, data_dir=data_dir)
-
-
-def until(condition: Callable[[], Any], what: str, deadline_s: float = DEADLINE_S) -> Any:
-    """Poll ``condition`` until it is truthy (returns it) or fail after the deadline."""
-    end = time.monotonic() + deadline_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"{what}: not within {deadline_s:.0f} s")
-        time.sleep(0.05)  # polling for the event, not waiting out a delay
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from index.snapshot import Header
 from index.store import PaperStore, collection_name
 from tests.conftest import chroma_env
 from tests.support.digests import DIGEST, NEXT_WEEK, write_digest
-from tests.test_catalogue import until
+from tests.support.waiting import until
 
 RUNS_ON_CHROMA_SERVER = True
 
@@ -218,3 +218,21 @@ def test_decoded_records_share_repeated_strings_and_pickle_whole() -> None:
     assert [p.to_dict() for p in again] == [a.to_dict(), b.to_dict()] and again == [a, b]
     assert again[0].week is again[1].week  # shared in the snapshot too: written once
     assert isinstance(again[0].sources[1], Mention) and again[0].sources[1] == Mention("digests/b.md", None, None)
+
+
+def test_a_catalogue_keeps_summaries_packed_and_reads_them_back_whole() -> None:
+    """Summaries are most of a catalogue's memory: a catalogue paper keeps its
+    summary zlib-packed, reads back exactly what it was given (curly quotes,
+    dashes, emoji), equals the plain record, and a snapshot pickles it packed."""
+    from index.models import CataloguePaper, Paper
+
+    text = "Meta published a paper “Scylla” – it measures 🧪 generalisation. " * 20
+    plain = Paper(paper_id="p1", title="Scylla", summary=text, headline="Scylla")
+    packed = CataloguePaper.of(plain)
+    assert packed.summary == text and packed == plain and plain == packed and packed.to_dict() == plain.to_dict()
+    assert len(packed._packed) < len(text.encode("utf-8")) / 4  # the repeated sentence packs well
+    assert CataloguePaper.of(packed) is packed and CataloguePaper.of(Paper(paper_id="p2", title="T")).summary == ""
+    again = pickle.loads(pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL))
+    assert type(again) is CataloguePaper and again._packed == packed._packed and again.summary == text
+    packed.summary = "changed"
+    assert packed.summary == "changed" and packed != plain
