@@ -342,8 +342,8 @@ async def _served(
     done: Callable[[Request], bool],
     exited: asyncio.Future[Any],
     what: str,
-) -> None:
-    """Wait for the bot's last call for one interaction; fail if Discord or the bot reported an error."""
+) -> Request:
+    """Wait for the bot's last call for one interaction (returned); fail if Discord or the bot reported an error."""
     belongs = _of(pending)
     (last,) = await _until(
         fake.wait_for(lambda r: belongs(r) and (done(r) or _failed(r)), timeout=REQUEST_TIMEOUT_S), exited, what
@@ -351,6 +351,7 @@ async def _served(
     if _failed(last):
         said = last.errors or (last.message_payload().get("content") or "")[:200]
         raise BotFailed(f"{what}: {last.method} {last.path} -> {last.status} {said}")
+    return last
 
 
 async def _stop(pid: int, exited: asyncio.Future[tuple[int, int, resource.struct_rusage]]) -> tuple[int, resource.struct_rusage]:
@@ -462,26 +463,13 @@ async def ask(bot: LiveBot, question: str, user_id: int) -> None:
 async def paper_card(bot: LiveBot, query: str, user_id: int) -> Request:
     """One /paper, awaited until its card (or "No paper matches"); that follow-up."""
     pending = await bot.fake.slash("paper", user_id=user_id, query=query)
-    belongs = _of(pending)
-    (last,) = await _until(
-        bot.fake.wait_for(lambda r: belongs(r) and (_card_done(r) or _failed(r)), timeout=REQUEST_TIMEOUT_S),
-        bot.exited, f"/paper {query!r}",
-    )
-    if _failed(last):
-        raise BotFailed(f"/paper {query!r}: {last.method} {last.path} -> {last.status} {last.errors}")
-    return last
+    return await _served(bot.fake, pending, _card_done, bot.exited, f"/paper {query!r}")
 
 
 async def completions(bot: LiveBot, text: str, user_id: int) -> list[str]:
     """One /paper autocomplete of ``text``: the names of the choices offered."""
     pending = await bot.fake.autocomplete("paper", "query", text, user_id=user_id)
-    belongs = _of(pending)
-    (last,) = await _until(
-        bot.fake.wait_for(lambda r: belongs(r) and (_choices_done(r) or _failed(r)), timeout=REQUEST_TIMEOUT_S),
-        bot.exited, f"/paper autocomplete {text!r}",
-    )
-    if _failed(last):
-        raise BotFailed(f"/paper autocomplete {text!r}: {last.method} {last.path} -> {last.status} {last.errors}")
+    last = await _served(bot.fake, pending, _choices_done, bot.exited, f"/paper autocomplete {text!r}")
     return [str(c.get("name", "")) for c in last.message_payload().get("choices") or []]
 
 

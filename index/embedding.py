@@ -79,15 +79,6 @@ def _model() -> _Model:
         return _MODEL
 
 
-def preload() -> None:
-    """Start loading the model in the background.
-
-    Opening the ONNX session takes a few hundred ms; a command that is about to
-    open Chroma and read the catalogue first can overlap the two.
-    """
-    threading.Thread(target=_model, name="paperbot-model-load", daemon=True).start()
-
-
 def embed_batch(texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
     """Embed texts, longest-first batching for speed, results in input order."""
     if not texts:

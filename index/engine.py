@@ -65,6 +65,17 @@ def _store_failure(exc: BaseException) -> bool:
     return isinstance(exc, (httpx.TransportError, ChromaError, ConnectionError))
 
 
+def _preload_search(store: PaperStore) -> None:
+    """Load the embedding model and the store's vector index; a failure here is
+    the first search's to report, so it is only logged."""
+    from index.embedding import embed_query
+
+    try:
+        store.query(embed_query("warm up"), 1)
+    except Exception:  # noqa: BLE001 - best effort; the search itself raises what matters
+        log.debug("preloading the vector index failed", exc_info=True)
+
+
 def reports_store_failures(method: F) -> F:
     """Turn a lost Chroma connection during ``method`` into :class:`StoreUnavailable`,
     so front ends can tell users "the index is unavailable" instead of "something
@@ -365,10 +376,12 @@ class Engine:
 
     @reports_store_failures
     def _retriever(self) -> Retriever:
-        from index.embedding import preload
-
         if self._catalogue is None:
-            preload()  # in the background, while the catalogue loads: a search will embed the query
+            # While the catalogue loads (seconds at 100k papers), the other core
+            # loads what the first search needs next: the model, then Chroma's
+            # vector index, which Chroma reads on a collection's first query.
+            store = self._store  # opened here, once, not raced by the thread
+            threading.Thread(target=_preload_search, args=(store,), name="paperbot-search-preload", daemon=True).start()
         return self.catalogue().retriever
 
     @reports_store_failures
