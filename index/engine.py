@@ -285,7 +285,13 @@ class Engine:
             return current
         with self._build_lock:
             if self._catalogue is None:
-                self._catalogue = self._build(self._read_version())
+                version = self._read_version()
+                # While the catalogue loads (seconds at 100k papers), the other core
+                # loads what a first search needs next: the model, then Chroma's
+                # vector index, which Chroma reads on a collection's first query.
+                threading.Thread(target=_preload_search, args=(self._store,), name="paperbot-search-preload",
+                                 daemon=True).start()
+                self._catalogue = self._build(version)
             return self._catalogue
 
     def catalogue_version(self) -> CatalogueVersion:
@@ -376,12 +382,6 @@ class Engine:
 
     @reports_store_failures
     def _retriever(self) -> Retriever:
-        if self._catalogue is None:
-            # While the catalogue loads (seconds at 100k papers), the other core
-            # loads what the first search needs next: the model, then Chroma's
-            # vector index, which Chroma reads on a collection's first query.
-            store = self._store  # opened here, once, not raced by the thread
-            threading.Thread(target=_preload_search, args=(store,), name="paperbot-search-preload", daemon=True).start()
         return self.catalogue().retriever
 
     @reports_store_failures
