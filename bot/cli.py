@@ -127,20 +127,22 @@ def stdout_for_result_only(enabled: bool) -> Iterator[None]:
         _result_streams.pop()
 
 
-def build_engine(settings: Settings) -> Engine:
-    """The engine for commands that write (ingest, the bot): the index is created on first use."""
+def build_engine(settings: Settings, preload_search: bool = False) -> Engine:
+    """The engine for commands that write (ingest, the bot): the index is created on
+    first use.  The bot passes ``preload_search`` (see :class:`~index.Engine`)."""
     from index import Engine
 
-    return Engine(settings)
+    return Engine(settings, preload_search=preload_search)
 
 
-def open_index(settings: Settings) -> Engine:
+def open_index(settings: Settings, search: bool = False) -> Engine:
     """The engine for commands that only read.  They never create a data dir or an
     empty index: a mistyped ``--data-dir`` or a forgotten ingest is an
-    :class:`~index.store.IndexMissing` error, not "no papers found"."""
+    :class:`~index.store.IndexMissing` error, not "no papers found".  ``search``:
+    the command will search (see ``preload_search`` of :class:`~index.Engine`)."""
     from index import Engine, IndexMissing, index_location
 
-    engine = Engine(settings, create=False)
+    engine = Engine(settings, create=False, preload_search=search)
     if not engine.papers():
         raise IndexMissing(index_location(settings))
     return engine
@@ -233,7 +235,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.since and args.until and args.since > args.until:
         raise UsageError(f"--since {args.since} is after --until {args.until}")
-    engine = open_index(settings)
+    engine = open_index(settings, search=True)
     week = known_week(engine, args.week) if args.week else None
     filters = SearchFilters(since=args.since, until=args.until, week=week, topic=args.topic)
     hits = engine.search(args.query, k=args.k, mode=args.mode, filters=filters)
@@ -302,7 +304,7 @@ def cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    answer = open_index(settings).ask(args.question)
+    answer = open_index(settings, search=True).ask(args.question)
     if args.json:
         emit_json(answer.to_json())
         return EXIT_OK
@@ -323,7 +325,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         question_sets = [(path, load_questions(path)) for path in args.files]
     except QuestionFileError as exc:
         raise UsageError(str(exc)) from None
-    engine = open_index(settings)
+    engine = open_index(settings, search=True)
     reports = [evaluate_file(engine, path, questions) for path, questions in question_sets]
     if args.json:
         emit_json({"files": [r.to_json() for r in reports]})
@@ -368,7 +370,7 @@ def cmd_eval_formats(args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.chat import run_chat
 
-    engine = open_index(settings)
+    engine = open_index(settings, search=True)
     engine.answerer()  # a model that cannot be built is one line now, not a failure at every question
     return run_chat(engine, input, sys.stdout, Style(sys.stdout))
 
@@ -382,7 +384,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "sync":
         sync_only = args.guild if args.guild else "global"
     try:
-        return asyncio.run(run_bot(settings, build_engine(settings), sync_only=sync_only))
+        engine = build_engine(settings, preload_search=sync_only is None)  # the bot answers; sync does not
+        return asyncio.run(run_bot(settings, engine, sync_only=sync_only))
     except TokenError as exc:
         print(f"paperbot: {exc}", file=sys.stderr)
         return EXIT_NO_TOKEN if not settings.discord_token else EXIT_BAD_TOKEN

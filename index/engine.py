@@ -128,13 +128,18 @@ class Engine:
     that measures the vectors themselves opens the store with :func:`open_store`.
     """
 
-    def __init__(self, settings: Settings, create: bool = True) -> None:
+    def __init__(self, settings: Settings, create: bool = True, preload_search: bool = False) -> None:
         """``create``: make the data dir and the collection on first use, as ingest
         and the bot do.  Read-only front ends (``paperbot search``, ``stats``...)
         pass False: an index that does not exist raises
-        :class:`~index.store.IndexMissing` rather than being created empty."""
+        :class:`~index.store.IndexMissing` rather than being created empty.
+        ``preload_search``: when the catalogue first loads, load the embedding model
+        and Chroma's vector index in a thread meanwhile (what a first search needs
+        next; ~1 s saved at 100k papers).  For processes that will search; a
+        ``/paper`` lookup would only pay the vector index's memory for nothing."""
         self.settings = settings
         self.create = create
+        self._preload_search = preload_search
         #: Held by an ingest (minutes) so two ingests of this process never interleave.
         self._ingest_lock = threading.RLock()
         #: The catalogue answers come from; replaced whole, never changed in place.
@@ -286,11 +291,10 @@ class Engine:
         with self._build_lock:
             if self._catalogue is None:
                 version = self._read_version()
-                # While the catalogue loads (seconds at 100k papers), the other core
-                # loads what a first search needs next: the model, then Chroma's
-                # vector index, which Chroma reads on a collection's first query.
-                threading.Thread(target=_preload_search, args=(self._store,), name="paperbot-search-preload",
-                                 daemon=True).start()
+                if self._preload_search:
+                    # Chroma reads a collection's vector index on its first query.
+                    threading.Thread(target=_preload_search, args=(self._store,), name="paperbot-search-preload",
+                                     daemon=True).start()
                 self._catalogue = self._build(version)
             return self._catalogue
 
