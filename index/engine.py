@@ -292,9 +292,11 @@ class Engine:
             if self._catalogue is None:
                 version = self._read_version()
                 if self._preload_search:
-                    # Chroma reads a collection's vector index on its first query.
-                    threading.Thread(target=_preload_search, args=(self._store,), name="paperbot-search-preload",
-                                     daemon=True).start()
+                    # Chroma reads a collection's vector index on its first query.  Not
+                    # a daemon: a process that exits meanwhile (an error, a quick
+                    # command) waits for it, as onnxruntime and hnswlib abort when
+                    # the interpreter shuts down under a thread inside them.
+                    threading.Thread(target=_preload_search, args=(self._store,), name="paperbot-search-preload").start()
                 self._catalogue = self._build(version)
             return self._catalogue
 
