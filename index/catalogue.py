@@ -49,7 +49,8 @@ class Catalogue:
         self.papers: list[Paper] = list(papers)
         self.retriever = retriever
         self.lookup = lookup
-        #: Where it came from: "store" (read from Chroma and built) or "snapshot".
+        #: Where it came from: "store" (read from Chroma and built), "snapshot", or
+        #: "ingest" (carried forward by this process's ingest).
         self.origin = origin
 
     @classmethod
@@ -59,6 +60,7 @@ class Catalogue:
         papers: Sequence[Paper],
         store: PaperStore,
         embed_query: Callable[[str], Sequence[float]],
+        origin: str = "store",
     ) -> Catalogue:
         """Build both indexes over ``papers`` (seconds at 100k papers): one keyword
         index (BM25, document frequencies, postings) that the retriever and the
@@ -76,7 +78,7 @@ class Catalogue:
         lookup = PaperLookup(lexical.papers, lexical)
         retriever.facts  # noqa: B018 - the week and name facts too, so a snapshot carries them
         log.info("built the search and lookup indexes of %d papers in %.2f s", len(papers), time.perf_counter() - started)
-        return cls(version, lexical.papers, retriever, lookup, origin="store")
+        return cls(version, lexical.papers, retriever, lookup, origin=origin)
 
 
 class CatalogueWatcher:

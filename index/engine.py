@@ -252,9 +252,8 @@ class Engine:
             return None
         by_id = {p.paper_id: p for p in base_papers}
         by_id.update((p.paper_id, p) for p in change.papers)
-        papers = sorted(by_id.values(), key=lambda p: p.paper_id)  # the order the store reads them in
-        built = Catalogue.build(change.version, papers, self._store, embed_query)
-        prepared = Catalogue(change.version, built.papers, built.retriever, built.lookup, origin="ingest")
+        papers = list(by_id.values())  # the catalogue puts them in its own order
+        prepared = Catalogue.build(change.version, papers, self._store, embed_query, origin="ingest")
         snapshot.save(self.snapshot_path, prepared)  # if it fails, readers rebuild: not this ingest's error
         log.info("prepared the catalogue of version %s (%d papers, %d written) in %.2f s", change.version.key,
                  len(papers), len(change.papers), time.perf_counter() - started)

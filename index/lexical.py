@@ -163,6 +163,16 @@ class LexicalIndex:
         self._indptr, self._docs, self._weights = _bm25_csr(np.frombuffer(flat, dtype=np.int32), lengths, len(rows))
         log.debug("lexical index: %d papers, %d terms, %d postings", n, len(rows), len(self._docs))
 
+    @classmethod
+    def over(cls, papers: Sequence[Paper], given: LexicalIndex | None) -> LexicalIndex:
+        """``given`` (the catalogue's shared index) when it indexes these ``papers``,
+        else a new index over them; what the retriever and the lookup start from."""
+        if given is None:
+            return cls(papers)
+        if len(given.papers) != len(papers):
+            raise ValueError("the lexical index is over another set of papers")
+        return given
+
     def doc_freq(self, term: str) -> int:
         """How many papers contain ``term`` (a stemmed term, as :func:`tokenize` makes)."""
         row = self._rows.get(term)

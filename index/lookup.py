@@ -60,9 +60,7 @@ class PaperLookup:
         """``lexical``: the catalogue's keyword index over these ``papers``, shared
         with the retriever (built here when not given).  The lookup's papers are in
         its order, newest first, which is how ties are broken."""
-        self.lexical = LexicalIndex(papers) if lexical is None else lexical
-        if len(self.lexical.papers) != len(papers):
-            raise ValueError("the lexical index is over another set of papers")
+        self.lexical = LexicalIndex.over(papers, lexical)
         self.papers = self.lexical.papers
         # One entry per name of a paper (its title, then its aliases), in paper order;
         # ``_owner`` maps an entry back to its paper.

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-
 Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
 
@@ -122,9 +121,7 @@ class Retriever:
         """``lexical``: the catalogue's keyword index over these ``papers``, shared
         with the lookup (built here when not given).  The retriever's papers are in
         its order (:func:`~index.lexical.newest_first`)."""
-        self.lexical = LexicalIndex(papers) if lexical is None else lexical
-        if len(self.lexical.papers) != len(papers):
-            raise ValueError("the lexical index is over another set of papers")
+        self.lexical = LexicalIndex.over(papers, lexical)
         self.papers = self.lexical.papers
         self.store = store
         self.embed_query = embed_query
