@@ -107,7 +107,7 @@ def fixture_index() -> Path:
 
 
 async def ask_load(engine: Any, data_dir: Path, asks: int, users: int, spread: float, seed: int) -> AskLoad:
-    from tests.support.bot import bot_session, tasks_left_by_load
+    from tests.support.bot import asks_on_schedule, bot_session, tasks_left_by_load
     from tests.support.discord import DEFERRED_CHANNEL_MESSAGE
     from tests.support.replies import answer_finished
 
@@ -117,15 +117,9 @@ async def ask_load(engine: Any, data_dir: Path, asks: int, users: int, spread: f
         fake = s.fake
         await asyncio.wait_for(s.bot.index_ready.wait(), 60)
         before = set(asyncio.all_tasks())
-        loop = asyncio.get_running_loop()
-        start = loop.time()
         offsets = sorted(rng.uniform(0, spread) for _ in range(asks))
-        sent = []
         with LagProbe() as probe:
-            for i, offset in enumerate(offsets):
-                await asyncio.sleep(max(0.0, start + offset - loop.time()))  # the load's schedule
-                sent.append(await fake.slash("ask", user_id=30000 + rng.randrange(users), question=QUESTIONS[i % len(QUESTIONS)]))
-            result.spread_s = loop.time() - start
+            sent, result.spread_s = await asks_on_schedule(fake, offsets, QUESTIONS, lambda: 30000 + rng.randrange(users))
             acks = {int(r.parts[1]): r for r in await fake.wait_for(lambda r: r.is_callback(), count=asks, timeout=120)}
             deferred = [p for p in sent if acks[p.id].status == 200 and acks[p.id].json["type"] == DEFERRED_CHANNEL_MESSAGE]
 

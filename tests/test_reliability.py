@@ -39,7 +39,16 @@ from bot.app import PaperBot
 from config import Settings
 from index.engine import Engine, open_store
 from tests.conftest import FIXTURE_PAPERS, REPO_ROOT
-from tests.support.bot import TOKEN, VPTQ_URL, bot_session, clean_env, run_paperbot, running_bot, tasks_left_by_load
+from tests.support.bot import (
+    TOKEN,
+    VPTQ_URL,
+    asks_on_schedule,
+    bot_session,
+    clean_env,
+    run_paperbot,
+    running_bot,
+    tasks_left_by_load,
+)
 from tests.support.chroma import ChromaServer
 from tests.support.digests import DIGEST
 from tests.support.discord import AUTOCOMPLETE_RESULT, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL, FakeDiscord, Request
@@ -214,14 +223,8 @@ async def test_200_asks_from_50_users_in_10s_are_acknowledged_answered_and_leave
         fake = s.fake
         await asyncio.wait_for(s.bot.index_ready.wait(), 30)
         before = set(asyncio.all_tasks())
-        loop = asyncio.get_running_loop()
-        start = loop.time()
         offsets = sorted(rng.uniform(0, 10.0) for _ in range(200))
-        sent = []
-        for i, offset in enumerate(offsets):
-            await asyncio.sleep(max(0.0, start + offset - loop.time()))  # the load's schedule, not a wait for an event
-            sent.append(await fake.slash("ask", user_id=30000 + rng.randrange(50), question=QUESTIONS[i % len(QUESTIONS)]))
-        spread = loop.time() - start
+        sent, spread = await asks_on_schedule(fake, offsets, QUESTIONS, lambda: 30000 + rng.randrange(50))
         acks = {int(r.parts[1]): r for r in await fake.wait_for(lambda r: r.is_callback(), count=200, timeout=15)}
         deferred = [p for p in sent if acks[p.id].json["type"] == DEFERRED_CHANNEL_MESSAGE]
 

@@ -13,7 +13,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +26,7 @@ from bot.runner import point_at, state_path
 from bot.state import BotState
 from config import Settings
 from index.engine import Engine
-from tests.support.discord import FakeDiscord
+from tests.support.discord import FakeDiscord, PendingInteraction
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -192,3 +192,18 @@ async def tasks_left_by_load(before: set[asyncio.Task[Any]], grace: float = 5.0)
     if started():
         await asyncio.wait(started(), timeout=grace)
     return started()
+
+
+async def asks_on_schedule(
+    fake: FakeDiscord, offsets: Sequence[float], questions: Sequence[str], user_id: Callable[[], int]
+) -> tuple[list[PendingInteraction], float]:
+    """``/ask`` sent ``offsets`` seconds from now (sorted), the i-th with
+    ``questions[i % len]`` from ``user_id()``: a load's interactions, and the
+    seconds the sending took (the load test and ``bench/load.py`` share it)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    sent = []
+    for i, offset in enumerate(offsets):
+        await asyncio.sleep(max(0.0, start + offset - loop.time()))  # the load's schedule, not a wait for an event
+        sent.append(await fake.slash("ask", user_id=user_id(), question=questions[i % len(questions)]))
+    return sent, loop.time() - start
